@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Kernel side of lifemon: exec, exit and OOM-kill tracepoints (tp_btf, so no tracefs is
+ * needed). Each program reserves its record in the ring buffer of the CPU it runs on and
+ * counts every attempt (lm_seen) and every failed reserve (lm_drops), per CPU and type.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "bpf/lm_event.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* include/linux/sched/signal.h; unchanged since 2.6 */
+#define LM_SIGNAL_GROUP_EXIT 0x00000004
+
+/* Set by the loader from sysconf(_SC_PAGESIZE) before load. */
+const volatile __u32 lm_page_shift = 12;
+
+/* Inner map template; the loader sizes it and creates one per possible CPU. */
+struct lm_ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096 * 1024);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1); /* the loader sets libbpf_num_possible_cpus() */
+	__type(key, __u32);
+	__array(values, struct lm_ring);
+} lm_rings SEC(".maps");
+
+/* Per-CPU counters indexed by LM_EV_*: kernel_seen = kernel_dropped + read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LM_EV_TYPE_CNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} lm_seen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LM_EV_TYPE_CNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} lm_drops SEC(".maps");
+
+/* Kernels before 6.2 kept RSS counters in struct mm_rss_stat, not percpu_counter. */
+struct mm_rss_stat___old {
+	atomic_long_t count[4];
+};
+
+struct mm_struct___old {
+	struct mm_rss_stat___old rss_stat;
+} __attribute__((preserve_access_index));
+
+static __always_inline void lm_count(void *map, __u32 type)
+{
+	__u64 *cnt = bpf_map_lookup_elem(map, &type);
+
+	/* Per-CPU slot; tracepoint programs do not nest on one CPU, so no atomic needed. */
+	if (cnt)
+		*cnt += 1;
+}
+
+/* Reserves a record in this CPU's ring, counting the attempt and any failure. */
+static __always_inline struct lm_event *lm_reserve(__u32 type)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct lm_event *e;
+	void *ring;
+
+	lm_count(&lm_seen, type);
+	ring = bpf_map_lookup_elem(&lm_rings, &cpu);
+	if (!ring) {
+		lm_count(&lm_drops, type);
+		return NULL;
+	}
+	e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
+	if (!e) {
+		lm_count(&lm_drops, type);
+		return NULL;
+	}
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->version = LM_EVENT_VERSION;
+	e->type = type;
+	e->cpu = cpu;
+	e->exit_status = 0;
+	e->target_pid = 0;
+	e->total_vm_kb = 0;
+	e->anon_rss_kb = 0;
+	e->file_rss_kb = 0;
+	e->shmem_rss_kb = 0;
+	e->pgtables_kb = 0;
+	return e;
+}
+
+static __always_inline void lm_fill_task(struct lm_event *e, struct task_struct *p)
+{
+	e->pid = BPF_CORE_READ(p, tgid);
+	e->tid = BPF_CORE_READ(p, pid);
+	e->ppid = BPF_CORE_READ(p, real_parent, tgid);
+	e->uid = BPF_CORE_READ(p, cred, uid.val);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(lm_exec, struct task_struct *p)
+{
+	struct lm_event *e = lm_reserve(LM_EV_EXEC);
+
+	if (!e)
+		return 0;
+	lm_fill_task(e, p);
+	BPF_CORE_READ_STR_INTO(&e->comm, p, comm);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* One EXIT per process, from its last thread; status as wait(2) would report it. */
+static __always_inline int lm_on_exit(struct task_struct *p)
+{
+	struct task_struct *leader = BPF_CORE_READ(p, group_leader);
+	struct lm_event *e = lm_reserve(LM_EV_EXIT);
+	__u32 flags;
+
+	if (!e)
+		return 0;
+	lm_fill_task(e, p);
+	/* Same rule as wait_task_zombie(): a group exit's code, else the leader's. */
+	flags = BPF_CORE_READ(p, signal, flags);
+	if (flags & LM_SIGNAL_GROUP_EXIT)
+		e->exit_status = BPF_CORE_READ(p, signal, group_exit_code);
+	else
+		e->exit_status = BPF_CORE_READ(leader, exit_code);
+	/* The leader's comm is the process name; a last worker thread may have renamed itself. */
+	BPF_CORE_READ_STR_INTO(&e->comm, leader, comm);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* Kernels 6.16 and later pass group_dead, set for exactly one thread of the group. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(lm_exit, struct task_struct *p, bool group_dead)
+{
+	if (!group_dead)
+		return 0;
+	return lm_on_exit(p);
+}
+
+/*
+ * Older kernels: do_exit() decrements signal->live before this tracepoint, so 0 means the
+ * group is dead. Two threads exiting at the same instant can both read 0 (a duplicate EXIT).
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(lm_exit_old, struct task_struct *p)
+{
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	return lm_on_exit(p);
+}
+
+static __always_inline __u64 lm_rss_pages(struct mm_struct *mm, int member)
+{
+	struct mm_struct___old *old = (void *)mm;
+	long v;
+
+	if (bpf_core_type_exists(struct mm_rss_stat___old) &&
+	    bpf_core_field_exists(old->rss_stat.count)) {
+		/* Before 6.2: atomic_long_t count[NR_MM_COUNTERS] */
+		v = BPF_CORE_READ(old, rss_stat.count[member].counter);
+	} else {
+		/* 6.2 and later: percpu_counter; .count is the folded total (may lag by batches) */
+		v = BPF_CORE_READ(mm, rss_stat[member].count);
+	}
+	return v > 0 ? (__u64)v : 0;
+}
+
+static __always_inline void lm_fill_victim(struct lm_event *e, struct task_struct *v)
+{
+	struct mm_struct *mm = BPF_CORE_READ(v, mm);
+	__u32 to_kb = lm_page_shift - 10;
+
+	lm_fill_task(e, v);
+	e->target_pid = e->pid;
+	BPF_CORE_READ_STR_INTO(&e->comm, v, comm);
+	if (!mm)
+		return;
+	/* enum mm_counter_type: MM_FILEPAGES 0, MM_ANONPAGES 1, MM_SWAPENTS 2, MM_SHMEMPAGES 3 */
+	e->total_vm_kb = BPF_CORE_READ(mm, total_vm) << to_kb;
+	e->file_rss_kb = lm_rss_pages(mm, 0) << to_kb;
+	e->anon_rss_kb = lm_rss_pages(mm, 1) << to_kb;
+	e->shmem_rss_kb = lm_rss_pages(mm, 3) << to_kb;
+	e->pgtables_kb = BPF_CORE_READ(mm, pgtables_bytes.counter) >> 10;
+}
+
+/* Kernels 6.8 and later: mark_victim(struct task_struct *task, uid_t uid). */
+SEC("tp_btf/mark_victim")
+int BPF_PROG(lm_oom, struct task_struct *victim, __u32 uid)
+{
+	struct lm_event *e = lm_reserve(LM_EV_OOM);
+
+	if (!e)
+		return 0;
+	lm_fill_victim(e, victim);
+	e->uid = uid;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/*
+ * Kernels before 6.8: mark_victim(int pid). The victim's task is reachable only when it is
+ * the task that hit the OOM (the common memcg case); otherwise comm and memory stay empty.
+ */
+SEC("tp_btf/mark_victim")
+int BPF_PROG(lm_oom_old, int pid)
+{
+	struct task_struct *cur = (struct task_struct *)bpf_get_current_task_btf();
+	struct lm_event *e = lm_reserve(LM_EV_OOM);
+
+	if (!e)
+		return 0;
+	if (BPF_CORE_READ(cur, tgid) == (__u32)pid) {
+		lm_fill_victim(e, cur);
+	} else {
+		e->pid = pid;
+		e->tid = pid;
+		e->ppid = 0;
+		e->uid = 0;
+		e->target_pid = pid;
+		e->comm[0] = '\0';
+	}
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}

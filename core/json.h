@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Pure JSON writer for events and in-band notices: a fixed schema written straight into the
+ * caller's buffer, valid for a strict parser whatever bytes the kernel strings hold.
+ * No I/O, no threads, no allocation.
+ */
+#ifndef LM_JSON_H
+#define LM_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/types.h>
+
+#include "bpf/lm_event.h"
+
+/* Upper bound of one event line, including the trailing '\n'. */
+#define LM_JSON_EVENT_MAX 768
+
+/*
+ * Writes one event as a JSON object followed by '\n'. `unix_ns` is the event time in
+ * nanoseconds since the Unix epoch. Returns the bytes written, or -ENOSPC when `cap` is
+ * too small (nothing usable was written; the caller retries with a fresh buffer).
+ */
+int lm_json_event(char *buf, size_t cap, uint64_t seq, uint64_t unix_ns,
+		  const struct lm_event *e);
+
+/*
+ * Writes a loss notice followed by '\n':
+ * {"type":"LOST","first_seq":F,"last_seq":L,"count":N,"reason":"<reason>"}
+ * `reason` is a constant ASCII word chosen by lifemon. Returns bytes or -ENOSPC.
+ */
+int lm_json_lost(char *buf, size_t cap, uint64_t first_seq, uint64_t last_seq, uint64_t cnt,
+		 const char *reason);
+
+/*
+ * Writes `len` bytes of `s` as a JSON string body (no quotes): valid UTF-8 is kept (control
+ * characters escaped), each byte of an invalid sequence becomes U+FFFD. Stops at the first
+ * NUL. Returns bytes written or -ENOSPC. Sets *valid to 0 if any byte was replaced.
+ */
+int lm_json_str(char *buf, size_t cap, const char *s, size_t len, int *valid);
+
+#endif /* LM_JSON_H */

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Loader: opens, loads and attaches the BPF skeleton, owns the per-CPU ring buffer maps and
+ * reads the kernel-side counters. Runs on the main thread, except lm_load_read_counters,
+ * which any thread may call (it only reads maps).
+ */
+#ifndef LM_LOADER_H
+#define LM_LOADER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bpf/lm_event.h"
+
+struct lm_load;
+
+struct lm_load_opts {
+	uint32_t ring_bytes; /* per-CPU ring size: a power of two and a page multiple */
+};
+
+/* Kernel-side totals, summed over CPUs, indexed by LM_EV_*. */
+struct lm_load_counters {
+	uint64_t seen[LM_EV_TYPE_CNT];
+	uint64_t dropped[LM_EV_TYPE_CNT];
+};
+
+/*
+ * Opens and loads the programs (nothing attached yet) and creates one ring buffer per
+ * possible CPU. Picks the program variants that match the running kernel's BTF.
+ * Returns 0 and *out, -EINVAL for a bad ring size, or the -errno libbpf or the kernel gave.
+ */
+int lm_load_open(const struct lm_load_opts *opts, struct lm_load **out);
+
+/* Attaches every loaded program. Returns 0 or -errno; on failure nothing stays attached. */
+int lm_load_attach(struct lm_load *l);
+
+/* Detaches every program (idempotent). */
+void lm_load_detach(struct lm_load *l);
+
+bool lm_load_is_attached(const struct lm_load *l);
+
+/* Number of per-CPU rings and their fds (owned by the loader, valid until close). */
+int lm_load_ring_cnt(const struct lm_load *l);
+const int *lm_load_ring_fds(const struct lm_load *l);
+
+/* Which program variants were chosen, for the startup log line. */
+const char *lm_load_variant(const struct lm_load *l);
+
+/* Sums the per-CPU counters. Returns 0 or -errno from the map lookup. Any thread. */
+int lm_load_read_counters(const struct lm_load *l, struct lm_load_counters *out);
+
+/* Detaches and frees everything; accepts NULL. */
+void lm_load_close(struct lm_load *l);
+
+#endif /* LM_LOADER_H */

@@ -1,0 +1,505 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * lifemon entry point, on the main thread: parses the command line, checks preconditions,
+ * builds the pipeline (rings, sinks, ws server, BPF programs, reader and serializer
+ * threads), waits for SIGINT/SIGTERM while logging loss summaries, and shuts down in
+ * pipeline order. The only place that exits.
+ */
+#include <argp.h>
+#include <bpf/libbpf.h>
+#include <pthread.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/loader.h"
+#include "core/log.h"
+#include "core/reader.h"
+#include "core/ring.h"
+#include "core/ser.h"
+#include "core/sink.h"
+#include "core/stats.h"
+#include "net/ws.h"
+
+#define LM_EXIT_USAGE 2
+#define LM_EV_RING_SLOTS 8192
+#define LM_TXT_SLOT_BYTES (16 * 1024)
+#define LM_BCAST_SLOTS 256
+#define LM_POOL_SLOTS (LM_BCAST_SLOTS + 64)
+#define LM_IDX_RING_SLOTS 512 /* > LM_POOL_SLOTS: every index fits, pushes never fail */
+#define LM_SINK_BUF_BYTES (256 * 1024)
+#define LM_SINK_BUF_CNT 4
+#define LM_SUMMARY_EVERY_S 10
+
+struct lm_main_cfg {
+	struct lm_config_listen listen;
+	const char *output;
+	uint64_t ring_bytes;
+	int to_stdout;
+	int verbose;
+};
+
+/* Everything main builds; torn down in lm_main_teardown. */
+struct lm_main {
+	struct lm_main_cfg cfg;
+	struct lm_stats stats;
+	struct lm_load *load;
+	struct lm_ev_ring *ev_ring;
+	struct lm_idx_ring *txt_ring, *free_ring;
+	struct lm_txt_pool *pool;
+	struct lm_sink *sinks[LM_SER_MAX_SINKS];
+	int sink_ids[LM_SER_MAX_SINKS];
+	int sink_cnt;
+	int out_fd;
+	int wake_fd;
+	struct lm_reader *reader;
+	struct lm_ser *ser;
+	struct lm_ws *ws;
+	double start_time_s;
+};
+
+static volatile sig_atomic_t lm_main_signal;
+
+const char *argp_program_version = "lifemon " LM_VERSION;
+
+static const struct argp_option lm_main_options[] = {
+	{ "listen", 'l', "ADDR:PORT", 0, "Serve /ws, /metrics, /healthz here (default 127.0.0.1:8080)", 0 },
+	{ "stdout", 's', NULL, 0, "Print each event as a JSON line on stdout", 0 },
+	{ "output", 'o', "FILE", 0, "Append each event as a JSON line to FILE", 0 },
+	{ "ring-size", 'r', "SIZE", 0, "Kernel ring buffer per CPU, power of two (default 4M)", 0 },
+	{ "verbose", 'v', NULL, 0, "Debug logging, libbpf and libwebsockets included", 0 },
+	{ 0 }
+};
+
+static void lm_main_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Bad command line: one line on stderr, exit 2, before anything was set up. */
+static void lm_main_usage_error(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "lifemon: %s (see lifemon --help)\n", msg);
+	exit(LM_EXIT_USAGE);
+}
+
+static error_t lm_main_parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct lm_main_cfg *cfg = state->input;
+	const char *why;
+	uint64_t v;
+
+	switch (key) {
+	case 'l':
+		if (lm_config_parse_listen(arg, &cfg->listen, &why))
+			lm_main_usage_error("bad --listen '%s': %s", arg, why);
+		return 0;
+	case 's':
+		cfg->to_stdout = 1;
+		return 0;
+	case 'o':
+		if (!arg[0])
+			lm_main_usage_error("bad --output '%s': empty file name", arg);
+		cfg->output = arg;
+		return 0;
+	case 'r':
+		if (lm_config_parse_size(arg, 1ULL << 30, &v) || v < 4096 || (v & (v - 1)))
+			lm_main_usage_error("bad --ring-size '%s': need a power of two from 4K to 1G", arg);
+		cfg->ring_bytes = v;
+		return 0;
+	case 'v':
+		cfg->verbose = 1;
+		return 0;
+	case ARGP_KEY_ARG:
+		lm_main_usage_error("unexpected argument '%s'", arg);
+		return 0;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+}
+
+static void lm_main_on_signal(int sig)
+{
+	lm_main_signal = sig;
+}
+
+static int lm_main_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	size_t n;
+
+	if (level == LIBBPF_DEBUG && !lm_log_is_enabled(LM_LOG_DBG))
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n && line[n - 1] == '\n')
+		line[--n] = '\0';
+	if (level == LIBBPF_WARN)
+		lm_warn("libbpf", "%s", line);
+	else
+		lm_dbg("libbpf", "%s", line);
+	return 0;
+}
+
+static uint64_t lm_main_rss_bytes(void)
+{
+	unsigned long size = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* lm_ws_metrics_fn: runs on the lm-ws thread for GET /metrics. */
+static int lm_main_metrics(void *ctx, uint32_t bcast_len, uint32_t bcast_cap, char *buf,
+			   size_t cap)
+{
+	struct lm_main *m = ctx;
+	struct lm_stats_view v = { 0 };
+	struct lm_load_counters k;
+	struct rusage ru;
+	int i;
+
+	if (!lm_load_read_counters(m->load, &k)) {
+		v.kernel_ok = 1;
+		memcpy(v.kernel_seen, k.seen, sizeof(k.seen));
+		memcpy(v.kernel_dropped, k.dropped, sizeof(k.dropped));
+	}
+	v.ev_ring_fill = lm_ring_ev_fill(m->ev_ring);
+	v.ev_ring_cap = lm_ring_ev_capacity(m->ev_ring);
+	v.txt_ring_fill = lm_ring_idx_fill(m->txt_ring);
+	v.txt_ring_cap = LM_POOL_SLOTS;
+	v.bcast_len = bcast_len;
+	v.bcast_cap = bcast_cap;
+	for (i = 0; i < m->sink_cnt; i++)
+		v.sink_enabled[m->sink_ids[i]] = 1;
+	v.rss_bytes = lm_main_rss_bytes();
+	if (!getrusage(RUSAGE_SELF, &ru))
+		v.cpu_seconds = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+				(double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	v.start_time_seconds = m->start_time_s;
+	v.attached = 1;
+	return lm_stats_render(&m->stats, &v, buf, cap);
+}
+
+static void lm_main_publish(void *ctx)
+{
+	lm_ws_wake(ctx);
+}
+
+static int lm_main_add_sink(struct lm_main *m, int fd, enum lm_stats_sink_id id)
+{
+	struct lm_sink_opts so = {
+		.fd = fd,
+		.id = id,
+		.buf_bytes = LM_SINK_BUF_BYTES,
+		.buf_cnt = LM_SINK_BUF_CNT,
+		.notify_fd = m->wake_fd,
+	};
+	int err = lm_sink_open(&so, &m->stats, &m->sinks[m->sink_cnt]);
+
+	if (err)
+		return err;
+	m->sink_ids[m->sink_cnt++] = id;
+	return 0;
+}
+
+/* Builds rings, pool, sinks and the server; nothing touches the kernel's BPF yet. */
+static int lm_main_build(struct lm_main *m)
+{
+	const struct lm_main_cfg *cfg = &m->cfg;
+	uint32_t i;
+	int err;
+
+	m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->wake_fd < 0) {
+		err = -errno;
+		lm_err("main", "cannot create eventfd: %s", strerror(-err));
+		return err;
+	}
+	err = lm_ring_ev_open(LM_EV_RING_SLOTS, &m->ev_ring);
+	if (!err)
+		err = lm_ring_idx_open(LM_IDX_RING_SLOTS, &m->txt_ring);
+	if (!err)
+		err = lm_ring_idx_open(LM_IDX_RING_SLOTS, &m->free_ring);
+	if (!err)
+		err = lm_ring_pool_open(LM_POOL_SLOTS, LM_TXT_SLOT_BYTES, lm_ws_headroom_bytes(),
+					&m->pool);
+	if (err) {
+		lm_err("main", "cannot allocate rings: %s", strerror(-err));
+		return err;
+	}
+	for (i = 0; i < LM_POOL_SLOTS; i++)
+		lm_ring_idx_push(m->free_ring, i);
+	if (cfg->to_stdout) {
+		err = lm_main_add_sink(m, STDOUT_FILENO, LM_STATS_SINK_STDOUT);
+		if (err) {
+			lm_err("main", "cannot set up the stdout sink (io_uring): %s", strerror(-err));
+			return err;
+		}
+	}
+	if (cfg->output) {
+		m->out_fd = open(cfg->output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+		if (m->out_fd < 0) {
+			err = -errno;
+			lm_err("main", "cannot open --output %s: %s", cfg->output, strerror(-err));
+			return err;
+		}
+		err = lm_main_add_sink(m, m->out_fd, LM_STATS_SINK_FILE);
+		if (err) {
+			lm_err("main", "cannot set up the file sink for %s (io_uring): %s",
+			       cfg->output, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+static void lm_main_teardown(struct lm_main *m)
+{
+	int i;
+
+	lm_ser_close(m->ser);
+	lm_reader_close(m->reader);
+	lm_load_close(m->load);
+	lm_ws_close(m->ws);
+	for (i = 0; i < m->sink_cnt; i++)
+		lm_sink_close(m->sinks[i]);
+	if (m->out_fd >= 0)
+		close(m->out_fd);
+	lm_ring_pool_close(m->pool);
+	lm_ring_idx_close(m->free_ring);
+	lm_ring_idx_close(m->txt_ring);
+	lm_ring_ev_close(m->ev_ring);
+	if (m->wake_fd >= 0)
+		close(m->wake_fd);
+}
+
+/* Total events lost anywhere, for the periodic summary. */
+static uint64_t lm_main_lost(struct lm_main *m, uint64_t *kernel)
+{
+	struct lm_load_counters k;
+	uint64_t lost = 0;
+	int t;
+
+	*kernel = 0;
+	if (!lm_load_read_counters(m->load, &k))
+		for (t = 1; t < LM_EV_TYPE_CNT; t++)
+			*kernel += k.dropped[t];
+	for (t = 0; t < LM_STATS_SINK_CNT; t++)
+		lost += lm_stats_get(&m->stats.sink[t].dropped);
+	return lost + *kernel + lm_stats_get(&m->stats.ws_dropped);
+}
+
+static int lm_main_wait(struct lm_main *m)
+{
+	uint64_t last_lost = 0, kernel, lost;
+	time_t last_summary = time(NULL);
+
+	while (!lm_main_signal) {
+		/* interrupted early by SIGINT/SIGTERM: the only unblocked thread is this one */
+		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+		if (lm_reader_has_failed(m->reader) || lm_ser_has_failed(m->ser)) {
+			lm_err("main", "a pipeline thread failed; shutting down");
+			return -EIO;
+		}
+		if (time(NULL) - last_summary >= LM_SUMMARY_EVERY_S) {
+			last_summary = time(NULL);
+			lost = lm_main_lost(m, &kernel);
+			if (lost != last_lost)
+				lm_warn("main", "events lost so far: %llu (kernel rings %llu, rest in "
+					"sinks and slow clients; see /metrics)",
+					(unsigned long long)lost, (unsigned long long)kernel);
+			last_lost = lost;
+		}
+	}
+	return 0;
+}
+
+/* Shutdown in pipeline order: detach, drain reader, drain serializer and sinks, flush ws. */
+static int lm_main_shutdown(struct lm_main *m)
+{
+	int err = 0, e;
+
+	lm_load_detach(m->load);
+	lm_ws_set_ready(m->ws, false);
+	e = lm_reader_stop(m->reader);
+	if (e) {
+		lm_err("main", "reader thread failed: %s", strerror(-e));
+		lm_reader_abort(m->reader);
+		err = e;
+	}
+	e = lm_ser_stop(m->ser);
+	if (e) {
+		lm_err("main", "serializer thread failed: %s", strerror(-e));
+		err = e;
+	}
+	e = lm_ws_stop(m->ws, 1000);
+	if (e) {
+		lm_err("main", "ws thread failed: %s", strerror(-e));
+		err = e;
+	}
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	struct argp argp = {
+		.options = lm_main_options,
+		.parser = lm_main_parse_opt,
+		.doc = "lifemon -- stream every process exec, exit and OOM kill as JSON\v"
+		       "Events go to WebSocket clients at ws://ADDR:PORT/ws, to stdout with\n"
+		       "--stdout and to FILE with --output; counters at /metrics.",
+	};
+	struct lm_main m = { .out_fd = -1, .wake_fd = -1 };
+	struct lm_load_opts lo;
+	struct lm_reader_opts ro;
+	struct lm_ser_opts so = { 0 };
+	struct lm_ws_opts wo;
+	struct sigaction sa = { .sa_handler = lm_main_on_signal };
+	struct timespec now;
+	sigset_t block;
+	int err, i;
+
+	m.cfg.ring_bytes = 4 << 20;
+	lm_config_parse_listen("127.0.0.1:8080", &m.cfg.listen, &(const char *){ NULL });
+	argp_err_exit_status = LM_EXIT_USAGE;
+	err = argp_parse(&argp, argc, argv, 0, NULL, &m.cfg);
+	if (err)
+		lm_main_usage_error("cannot parse the command line: %s", strerror(err));
+	lm_log_set_level(m.cfg.verbose ? LM_LOG_DBG : LM_LOG_INFO);
+	libbpf_set_print(lm_main_libbpf_print);
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "lifemon: must run as root to load BPF programs: try sudo lifemon\n");
+		return LM_EXIT_USAGE;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		fprintf(stderr, "lifemon: kernel has no BTF at /sys/kernel/btf/vmlinux: need a kernel "
+			"5.8+ built with CONFIG_DEBUG_INFO_BTF=y\n");
+		return LM_EXIT_USAGE;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	m.start_time_s = (double)now.tv_sec + now.tv_nsec / 1e9;
+	signal(SIGPIPE, SIG_IGN);
+
+	err = lm_main_build(&m);
+	if (err)
+		goto out;
+	wo = (struct lm_ws_opts){
+		.host = m.cfg.listen.host,
+		.port = m.cfg.listen.port,
+		.txt_ring = m.txt_ring,
+		.free_ring = m.free_ring,
+		.pool = m.pool,
+		.bcast_cap = LM_BCAST_SLOTS,
+		.stats = &m.stats,
+		.metrics = lm_main_metrics,
+		.metrics_ctx = &m,
+	};
+	err = lm_ws_open(&wo, &m.ws);
+	if (err == -EADDRINUSE) {
+		fprintf(stderr, "lifemon: cannot listen on %s:%u: address in use or not local; "
+			"stop the other server or pick another with --listen\n",
+			m.cfg.listen.host, m.cfg.listen.port);
+		lm_main_teardown(&m);
+		return LM_EXIT_USAGE;
+	}
+	if (err) {
+		lm_err("main", "cannot start the web server: %s", strerror(-err));
+		goto out;
+	}
+	if (!m.cfg.listen.is_loopback)
+		lm_warn("main", "listening on non-loopback %s: anyone who can reach it sees every "
+			"process on this host", m.cfg.listen.host);
+
+	lo.ring_bytes = (uint32_t)m.cfg.ring_bytes;
+	err = lm_load_open(&lo, &m.load);
+	if (err)
+		goto out;
+	ro = (struct lm_reader_opts){
+		.ring_fds = lm_load_ring_fds(m.load),
+		.ring_cnt = lm_load_ring_cnt(m.load),
+		.ev_ring = m.ev_ring,
+		.stats = &m.stats,
+		.wake_fd = m.wake_fd,
+	};
+	err = lm_reader_open(&ro, &m.reader);
+	if (err)
+		goto out;
+	so.ev_ring = m.ev_ring;
+	so.txt_ring = m.txt_ring;
+	so.free_ring = m.free_ring;
+	so.pool = m.pool;
+	for (i = 0; i < m.sink_cnt; i++)
+		so.sinks[i] = m.sinks[i];
+	so.sink_cnt = m.sink_cnt;
+	so.stats = &m.stats;
+	so.wake_fd = m.wake_fd;
+	so.publish = lm_main_publish;
+	so.publish_ctx = m.ws;
+	err = lm_ser_open(&so, &m.ser);
+	if (err)
+		goto out;
+
+	/* threads inherit this mask: only main takes SIGINT/SIGTERM */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, NULL);
+	err = lm_ws_start(m.ws);
+	if (!err)
+		err = lm_ser_start(m.ser);
+	if (!err)
+		err = lm_reader_start(m.reader);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	pthread_sigmask(SIG_UNBLOCK, &block, NULL);
+	if (err) {
+		lm_err("main", "cannot start pipeline threads: %s", strerror(-err));
+		lm_main_shutdown(&m);
+		goto out;
+	}
+	err = lm_load_attach(m.load);
+	if (err) {
+		lm_main_shutdown(&m);
+		goto out;
+	}
+	lm_ws_set_ready(m.ws, true);
+	lm_info("main", "lifemon %s: attached (%s, %d CPU rings of %llu KiB); serving "
+		"http://%s%s%s:%u/ (/ws, /metrics, /healthz)", LM_VERSION,
+		lm_load_variant(m.load), lm_load_ring_cnt(m.load),
+		(unsigned long long)(m.cfg.ring_bytes >> 10),
+		strchr(m.cfg.listen.host, ':') ? "[" : "", m.cfg.listen.host,
+		strchr(m.cfg.listen.host, ':') ? "]" : "", m.cfg.listen.port);
+
+	err = lm_main_wait(&m);
+	{
+		int e = lm_main_shutdown(&m);
+
+		if (!err)
+			err = e;
+	}
+	if (!err)
+		lm_info("main", "stopped on signal %d: %llu events serialized",
+			(int)lm_main_signal, (unsigned long long)lm_stats_get(&m.stats.serialized));
+out:
+	lm_main_teardown(&m);
+	return err ? 1 : 0;
+}

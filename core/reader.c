@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Reader: runs the lm-reader thread. ring_buffer__poll() epolls all per-CPU rings; the
+ * callback copies each record into ev_ring and numbers it. libbpf advances the consumer
+ * position whatever the callback returns, so "wait, don't drop" happens in the callback.
+ */
+#include "core/reader.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "core/log.h"
+
+struct lm_reader {
+	struct ring_buffer *rb;
+	struct lm_ev_ring *ev;
+	struct lm_stats *stats;
+	int wake_fd;
+	uint64_t next_seq;	/* reader-owned: seq of the next event */
+	uint64_t batch;		/* events pushed since the last wake */
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;	/* main -> reader: drain once more and exit */
+	atomic_bool abort;	/* main -> reader: stop waiting for ev_ring space */
+	atomic_bool failed;	/* reader -> main: the thread ended on an error */
+	int err;		/* written by the thread before it ends; read after join */
+};
+
+static void lm_reader_wake(struct lm_reader *r)
+{
+	uint64_t one = 1;
+
+	r->batch = 0;
+	/* a full eventfd counter (EAGAIN) still means "readable", which is all we need */
+	if (write(r->wake_fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+static int lm_reader_on_sample(void *ctx, void *data, size_t size)
+{
+	struct lm_reader *r = ctx;
+	const struct lm_event *e = data;
+	struct lm_rec *slot;
+	long backoff_ns = 20000;
+	bool waited = false;
+
+	if (size < sizeof(*e) || e->version != LM_EVENT_VERSION || e->type == 0 ||
+	    e->type >= LM_EV_TYPE_CNT) {
+		lm_stats_add(&r->stats->reader_invalid, 1);
+		return 0;
+	}
+	while (!(slot = lm_ring_ev_reserve(r->ev))) {
+		struct timespec ts = { 0, backoff_ns };
+
+		if (!waited) {
+			lm_stats_add(&r->stats->reader_full_waits, 1);
+			waited = true;
+		}
+		lm_reader_wake(r);
+		/* acquire: pairs with main's release store after the serializer died */
+		if (atomic_load_explicit(&r->abort, memory_order_acquire))
+			return 0;
+		nanosleep(&ts, NULL);
+		if (backoff_ns < 1000000)
+			backoff_ns *= 2;
+	}
+	slot->seq = r->next_seq++;
+	memcpy(&slot->ev, e, sizeof(*e));
+	lm_ring_ev_commit(r->ev);
+	lm_stats_add(&r->stats->read[e->type], 1);
+	/* wake the serializer now and then inside a long batch, so both stages run at once */
+	if (++r->batch >= 256)
+		lm_reader_wake(r);
+	return 0;
+}
+
+int lm_reader_open(const struct lm_reader_opts *opts, struct lm_reader **out)
+{
+	struct lm_reader *r;
+	int i, err = 0;
+
+	*out = NULL;
+	if (opts->ring_cnt <= 0 || !opts->ev_ring || opts->wake_fd < 0)
+		return -EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->ev = opts->ev_ring;
+	r->stats = opts->stats;
+	r->wake_fd = opts->wake_fd;
+	r->next_seq = 1;
+	r->rb = ring_buffer__new(opts->ring_fds[0], lm_reader_on_sample, r, NULL);
+	if (!r->rb) {
+		err = -errno;
+		lm_err("reader", "cannot set up ring buffer of cpu 0: %s", strerror(-err));
+		goto out;
+	}
+	for (i = 1; i < opts->ring_cnt; i++) {
+		err = ring_buffer__add(r->rb, opts->ring_fds[i], lm_reader_on_sample, r);
+		if (err) {
+			lm_err("reader", "cannot add ring buffer of cpu %d: %s", i, strerror(-err));
+			goto out;
+		}
+	}
+	*out = r;
+	r = NULL;
+out:
+	lm_reader_close(r);
+	return err;
+}
+
+static void *lm_reader_main(void *arg)
+{
+	struct lm_reader *r = arg;
+	int n;
+
+	pthread_setname_np(pthread_self(), "lm-reader");
+	/* acquire: pairs with lm_reader_stop's release; nothing else is published with it */
+	while (!atomic_load_explicit(&r->stop, memory_order_acquire)) {
+		n = ring_buffer__poll(r->rb, 100);
+		if (n < 0 && n != -EINTR) {
+			r->err = n;
+			goto out;
+		}
+		if (r->batch)
+			lm_reader_wake(r);
+	}
+	/* the programs are detached by now: take what is left in every ring */
+	n = ring_buffer__consume(r->rb);
+	if (n < 0)
+		r->err = n;
+	if (r->batch)
+		lm_reader_wake(r);
+out:
+	if (r->err)
+		atomic_store_explicit(&r->failed, true, memory_order_release);
+	return NULL;
+}
+
+int lm_reader_start(struct lm_reader *r)
+{
+	int err = pthread_create(&r->thread, NULL, lm_reader_main, r);
+
+	if (err)
+		return -err;
+	r->started = true;
+	return 0;
+}
+
+int lm_reader_stop(struct lm_reader *r)
+{
+	if (!r->started)
+		return 0;
+	atomic_store_explicit(&r->stop, true, memory_order_release);
+	pthread_join(r->thread, NULL);
+	r->started = false;
+	return r->err;
+}
+
+void lm_reader_abort(struct lm_reader *r)
+{
+	atomic_store_explicit(&r->abort, true, memory_order_release);
+}
+
+bool lm_reader_has_failed(struct lm_reader *r)
+{
+	return atomic_load_explicit(&r->failed, memory_order_acquire);
+}
+
+void lm_reader_close(struct lm_reader *r)
+{
+	if (!r)
+		return;
+	ring_buffer__free(r->rb);
+	free(r);
+}

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Serializer: runs the lm-ser thread. Owns a text slot from the moment it pops the index
+ * from free_ring until it pushes it to txt_ring. Sleeps on one eventfd that both the reader
+ * (new events) and the sinks' io_uring (write finished) signal.
+ */
+#include "core/ser.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/json.h"
+
+#define LM_SER_NO_SLOT UINT32_MAX
+
+struct lm_ser {
+	struct lm_ser_opts o;
+	uint32_t cur;		/* slot being filled, or LM_SER_NO_SLOT */
+	int64_t boot_to_unix_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME, refreshed per batch */
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;	/* main -> ser: finish what is queued and exit */
+	atomic_bool failed;	/* ser -> main */
+	int err;		/* written by the thread before it ends; read after join */
+};
+
+static int64_t lm_ser_clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void lm_ser_refresh_clock(struct lm_ser *s)
+{
+	/* vDSO calls, no syscall; follows wall-clock steps between batches */
+	s->boot_to_unix_ns = lm_ser_clock_ns(CLOCK_REALTIME) - lm_ser_clock_ns(CLOCK_BOOTTIME);
+}
+
+/* Takes a free slot, waiting while the ws thread holds them all (backpressure). */
+static void lm_ser_take_slot(struct lm_ser *s)
+{
+	long backoff_ns = 20000;
+	bool waited = false;
+	uint32_t idx;
+
+	while (!lm_ring_idx_pop(s->o.free_ring, &idx)) {
+		struct timespec ts = { 0, backoff_ns };
+
+		if (!waited) {
+			lm_stats_add(&s->o.stats->ser_slot_waits, 1);
+			waited = true;
+		}
+		nanosleep(&ts, NULL);
+		if (backoff_ns < 1000000)
+			backoff_ns *= 2;
+	}
+	s->cur = idx;
+	lm_ring_pool_slot(s->o.pool, idx)->len = 0;
+	lm_ring_pool_slot(s->o.pool, idx)->ev_cnt = 0;
+}
+
+static void lm_ser_publish_slot(struct lm_ser *s)
+{
+	struct lm_txt_slot *slot = lm_ring_pool_slot(s->o.pool, s->cur);
+	int i;
+
+	for (i = 0; i < s->o.sink_cnt; i++)
+		lm_sink_put(s->o.sinks[i], slot);
+	/* txt_ring holds every pool index, so the push cannot fail */
+	lm_ring_idx_push(s->o.txt_ring, s->cur);
+	s->cur = LM_SER_NO_SLOT;
+}
+
+/* Serializes what ev_ring holds now. Returns the number of events taken. */
+static uint64_t lm_ser_batch(struct lm_ser *s)
+{
+	struct lm_txt_slot *slot = NULL;
+	uint64_t taken = 0;
+	struct lm_rec rec;
+
+	lm_ser_refresh_clock(s);
+	while (lm_ring_ev_pop(s->o.ev_ring, &rec)) {
+		uint64_t unix_ns = rec.ev.ts_ns + (uint64_t)s->boot_to_unix_ns;
+		int n;
+
+		for (;;) {
+			if (s->cur == LM_SER_NO_SLOT)
+				lm_ser_take_slot(s);
+			slot = lm_ring_pool_slot(s->o.pool, s->cur);
+			n = lm_json_event(slot->text + slot->len, slot->cap - slot->len, rec.seq,
+					  unix_ns, &rec.ev);
+			if (n >= 0)
+				break;
+			/* slot full: publish it and continue in a fresh one */
+			lm_ser_publish_slot(s);
+		}
+		if (!slot->ev_cnt)
+			slot->first_seq = rec.seq;
+		slot->last_seq = rec.seq;
+		slot->ev_cnt++;
+		slot->len += (uint32_t)n;
+		taken++;
+	}
+	if (s->cur != LM_SER_NO_SLOT && lm_ring_pool_slot(s->o.pool, s->cur)->ev_cnt)
+		lm_ser_publish_slot(s);
+	if (taken) {
+		lm_stats_add(&s->o.stats->serialized, taken);
+		s->o.publish(s->o.publish_ctx);
+	}
+	return taken;
+}
+
+static void lm_ser_wait(struct lm_ser *s)
+{
+	struct pollfd pfd = { .fd = s->o.wake_fd, .events = POLLIN };
+	uint64_t cnt;
+
+	if (poll(&pfd, 1, 100) > 0 && read(s->o.wake_fd, &cnt, sizeof(cnt)) < 0)
+		return; /* EAGAIN: another wake was consumed first */
+}
+
+static void *lm_ser_main(void *arg)
+{
+	struct lm_ser *s = arg;
+	int i, err;
+
+	pthread_setname_np(pthread_self(), "lm-ser");
+	for (;;) {
+		/* acquire: pairs with lm_ser_stop's release, issued after the reader was joined,
+		 * so every event the reader pushed is visible to the batch below */
+		bool stopping = atomic_load_explicit(&s->stop, memory_order_acquire);
+		uint64_t taken = lm_ser_batch(s);
+
+		for (i = 0; i < s->o.sink_cnt; i++) {
+			err = lm_sink_reap(s->o.sinks[i]);
+			if (err) {
+				s->err = err;
+				goto out;
+			}
+		}
+		if (stopping && !taken)
+			break;
+		if (!taken)
+			lm_ser_wait(s);
+	}
+	for (i = 0; i < s->o.sink_cnt; i++) {
+		err = lm_sink_drain(s->o.sinks[i], 2000);
+		if (err && !s->err)
+			s->err = err;
+	}
+out:
+	if (s->err)
+		atomic_store_explicit(&s->failed, true, memory_order_release);
+	return NULL;
+}
+
+int lm_ser_open(const struct lm_ser_opts *opts, struct lm_ser **out)
+{
+	struct lm_ser *s;
+
+	*out = NULL;
+	if (!opts->ev_ring || !opts->txt_ring || !opts->free_ring || !opts->pool ||
+	    !opts->publish || opts->sink_cnt < 0 || opts->sink_cnt > LM_SER_MAX_SINKS ||
+	    opts->wake_fd < 0)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->o = *opts;
+	s->cur = LM_SER_NO_SLOT;
+	*out = s;
+	return 0;
+}
+
+int lm_ser_start(struct lm_ser *s)
+{
+	int err = pthread_create(&s->thread, NULL, lm_ser_main, s);
+
+	if (err)
+		return -err;
+	s->started = true;
+	return 0;
+}
+
+int lm_ser_stop(struct lm_ser *s)
+{
+	uint64_t one = 1;
+
+	if (!s->started)
+		return 0;
+	atomic_store_explicit(&s->stop, true, memory_order_release);
+	if (write(s->o.wake_fd, &one, sizeof(one)) < 0) {
+		/* the thread polls with a 100 ms timeout anyway */
+	}
+	pthread_join(s->thread, NULL);
+	s->started = false;
+	return s->err;
+}
+
+bool lm_ser_has_failed(struct lm_ser *s)
+{
+	return atomic_load_explicit(&s->failed, memory_order_acquire);
+}
+
+void lm_ser_close(struct lm_ser *s)
+{
+	free(s);
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Serializer: the lm-ser thread. Pops events from ev_ring, writes them as JSON lines into
+ * text slots (many events per slot when they arrive together), copies each slot into the
+ * sinks and hands it to the ws thread through txt_ring. Free slots come back on free_ring.
+ * Borrows every ring, the pool and the sinks; owns only its thread.
+ */
+#ifndef LM_SER_H
+#define LM_SER_H
+
+#include "core/ring.h"
+#include "core/sink.h"
+#include "core/stats.h"
+
+#define LM_SER_MAX_SINKS 2
+
+struct lm_ser;
+
+/* Called on the lm-ser thread after slots were pushed to txt_ring (wakes the ws thread). */
+typedef void (*lm_ser_publish_fn)(void *ctx);
+
+struct lm_ser_opts {
+	struct lm_ev_ring *ev_ring;	/* consumed by this thread */
+	struct lm_idx_ring *txt_ring;	/* produced by this thread */
+	struct lm_idx_ring *free_ring;	/* consumed by this thread */
+	struct lm_txt_pool *pool;
+	struct lm_sink *sinks[LM_SER_MAX_SINKS];
+	int sink_cnt;
+	struct lm_stats *stats;
+	int wake_fd;			/* eventfd: the reader and the sinks' io_uring signal it */
+	lm_ser_publish_fn publish;
+	void *publish_ctx;
+};
+
+/* Validates options (main thread). Returns 0, -EINVAL or -ENOMEM. */
+int lm_ser_open(const struct lm_ser_opts *opts, struct lm_ser **out);
+
+/* Starts the lm-ser thread. Returns 0 or -errno. */
+int lm_ser_start(struct lm_ser *s);
+
+/*
+ * Asks the thread to finish: it serializes everything left in ev_ring, publishes it,
+ * drains the sinks (up to 2 s), then exits; joins it. Call after lm_reader_stop.
+ * Returns the thread's error (0 or -errno).
+ */
+int lm_ser_stop(struct lm_ser *s);
+
+/* True once the thread ended on an error; main polls it. */
+bool lm_ser_has_failed(struct lm_ser *s);
+
+void lm_ser_close(struct lm_ser *s);
+
+#endif /* LM_SER_H */

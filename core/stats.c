@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Prometheus rendering of the pipeline counters. Called by the ws thread for /metrics;
+ * reads counters other threads write (relaxed, see stats.h) and allocates nothing.
+ */
+#include "core/stats.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+struct lm_stats_out {
+	char *buf;
+	size_t cap;
+	size_t len;
+	bool ok;
+};
+
+static void lm_stats_printf(struct lm_stats_out *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void lm_stats_printf(struct lm_stats_out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!o->ok)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->cap - o->len) {
+		o->ok = false;
+		return;
+	}
+	o->len += (size_t)n;
+}
+
+static void lm_stats_head(struct lm_stats_out *o, const char *name, const char *type,
+			  const char *help)
+{
+	lm_stats_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static const char *const lm_stats_type[LM_EV_TYPE_CNT] = { NULL, "exec", "exit", "oom_kill" };
+static const char *const lm_stats_sink_name[LM_STATS_SINK_CNT] = { "stdout", "file" };
+
+static void lm_stats_by_type(struct lm_stats_out *o, const char *name, const uint64_t *vals)
+{
+	int t;
+
+	for (t = 1; t < LM_EV_TYPE_CNT; t++)
+		lm_stats_printf(o, "%s{type=\"%s\"} %" PRIu64 "\n", name, lm_stats_type[t],
+				vals[t]);
+}
+
+int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, char *buf,
+		    size_t cap)
+{
+	struct lm_stats_out o = { .buf = buf, .cap = cap, .ok = cap > 0 };
+	uint64_t read[LM_EV_TYPE_CNT] = { 0 };
+	int t, k;
+
+	for (t = 0; t < LM_EV_TYPE_CNT; t++)
+		read[t] = lm_stats_get(&s->read[t]);
+
+	if (v->kernel_ok) {
+		lm_stats_head(&o, "lifemon_events_total", "counter",
+			      "Events seen by the kernel programs, by type.");
+		lm_stats_by_type(&o, "lifemon_events_total", v->kernel_seen);
+		lm_stats_head(&o, "lifemon_kernel_dropped_total", "counter",
+			      "Events lost in the kernel because a ring buffer was full.");
+		lm_stats_by_type(&o, "lifemon_kernel_dropped_total", v->kernel_dropped);
+	}
+	lm_stats_head(&o, "lifemon_read_total", "counter",
+		      "Events read from the kernel ring buffers, by type.");
+	lm_stats_by_type(&o, "lifemon_read_total", read);
+	lm_stats_head(&o, "lifemon_reader_invalid_total", "counter",
+		      "Ring buffer records of an unexpected size or version.");
+	lm_stats_printf(&o, "lifemon_reader_invalid_total %" PRIu64 "\n",
+			lm_stats_get(&s->reader_invalid));
+	lm_stats_head(&o, "lifemon_stage_waits_total", "counter",
+		      "Times a stage waited for the next one (backpressure, nothing lost).");
+	lm_stats_printf(&o, "lifemon_stage_waits_total{stage=\"reader\"} %" PRIu64 "\n",
+			lm_stats_get(&s->reader_full_waits));
+	lm_stats_printf(&o, "lifemon_stage_waits_total{stage=\"serializer\"} %" PRIu64 "\n",
+			lm_stats_get(&s->ser_slot_waits));
+	lm_stats_head(&o, "lifemon_serialized_total", "counter", "Events written as JSON.");
+	lm_stats_printf(&o, "lifemon_serialized_total %" PRIu64 "\n",
+			lm_stats_get(&s->serialized));
+
+	lm_stats_head(&o, "lifemon_sink_delivered_total", "counter",
+		      "Events written by each sink.");
+	for (k = 0; k < LM_STATS_SINK_CNT; k++)
+		if (v->sink_enabled[k])
+			lm_stats_printf(&o, "lifemon_sink_delivered_total{sink=\"%s\"} %" PRIu64 "\n",
+					lm_stats_sink_name[k],
+					lm_stats_get(&s->sink[k].delivered));
+	lm_stats_head(&o, "lifemon_sink_dropped_total", "counter",
+		      "Events a sink could not write in time.");
+	for (k = 0; k < LM_STATS_SINK_CNT; k++)
+		if (v->sink_enabled[k])
+			lm_stats_printf(&o, "lifemon_sink_dropped_total{sink=\"%s\"} %" PRIu64 "\n",
+					lm_stats_sink_name[k], lm_stats_get(&s->sink[k].dropped));
+	lm_stats_head(&o, "lifemon_sink_written_bytes_total", "counter",
+		      "Bytes written by each sink.");
+	for (k = 0; k < LM_STATS_SINK_CNT; k++)
+		if (v->sink_enabled[k])
+			lm_stats_printf(&o, "lifemon_sink_written_bytes_total{sink=\"%s\"} %" PRIu64
+					"\n", lm_stats_sink_name[k],
+					lm_stats_get(&s->sink[k].bytes));
+	lm_stats_head(&o, "lifemon_sink_errors_total", "counter", "Failed sink writes.");
+	for (k = 0; k < LM_STATS_SINK_CNT; k++)
+		if (v->sink_enabled[k])
+			lm_stats_printf(&o, "lifemon_sink_errors_total{sink=\"%s\"} %" PRIu64 "\n",
+					lm_stats_sink_name[k], lm_stats_get(&s->sink[k].errors));
+
+	lm_stats_head(&o, "lifemon_ws_published_total", "counter",
+		      "Events entered into the WebSocket broadcast ring.");
+	lm_stats_printf(&o, "lifemon_ws_published_total %" PRIu64 "\n",
+			lm_stats_get(&s->ws_published));
+	lm_stats_head(&o, "lifemon_ws_delivered_total", "counter",
+		      "Events written to WebSocket clients, summed over clients.");
+	lm_stats_printf(&o, "lifemon_ws_delivered_total %" PRIu64 "\n",
+			lm_stats_get(&s->ws_delivered));
+	lm_stats_head(&o, "lifemon_ws_dropped_total", "counter",
+		      "Events slow WebSocket clients missed, summed over clients.");
+	lm_stats_printf(&o, "lifemon_ws_dropped_total %" PRIu64 "\n",
+			lm_stats_get(&s->ws_dropped));
+	lm_stats_head(&o, "lifemon_ws_clients", "gauge", "Connected WebSocket clients.");
+	lm_stats_printf(&o, "lifemon_ws_clients %" PRIu64 "\n", lm_stats_get(&s->ws_clients));
+	lm_stats_head(&o, "lifemon_ws_connections_total", "counter",
+		      "WebSocket connections accepted.");
+	lm_stats_printf(&o, "lifemon_ws_connections_total %" PRIu64 "\n",
+			lm_stats_get(&s->ws_connections));
+	lm_stats_head(&o, "lifemon_ws_refused_total", "counter",
+		      "WebSocket upgrades refused (wrong path or foreign origin).");
+	lm_stats_printf(&o, "lifemon_ws_refused_total %" PRIu64 "\n",
+			lm_stats_get(&s->ws_refused));
+	lm_stats_head(&o, "lifemon_http_requests_total", "counter", "HTTP requests answered.");
+	lm_stats_printf(&o, "lifemon_http_requests_total %" PRIu64 "\n",
+			lm_stats_get(&s->http_requests));
+
+	lm_stats_head(&o, "lifemon_ring_fill", "gauge", "Entries queued in each user-space ring.");
+	lm_stats_printf(&o, "lifemon_ring_fill{ring=\"ev\"} %u\n", v->ev_ring_fill);
+	lm_stats_printf(&o, "lifemon_ring_fill{ring=\"txt\"} %u\n", v->txt_ring_fill);
+	lm_stats_printf(&o, "lifemon_ring_fill{ring=\"bcast\"} %u\n", v->bcast_len);
+	lm_stats_head(&o, "lifemon_ring_capacity", "gauge", "Capacity of each user-space ring.");
+	lm_stats_printf(&o, "lifemon_ring_capacity{ring=\"ev\"} %u\n", v->ev_ring_cap);
+	lm_stats_printf(&o, "lifemon_ring_capacity{ring=\"txt\"} %u\n", v->txt_ring_cap);
+	lm_stats_printf(&o, "lifemon_ring_capacity{ring=\"bcast\"} %u\n", v->bcast_cap);
+	lm_stats_head(&o, "lifemon_attached", "gauge", "1 when the BPF programs are attached.");
+	lm_stats_printf(&o, "lifemon_attached %d\n", v->attached ? 1 : 0);
+
+	lm_stats_head(&o, "process_resident_memory_bytes", "gauge", "Resident memory size.");
+	lm_stats_printf(&o, "process_resident_memory_bytes %" PRIu64 "\n", v->rss_bytes);
+	lm_stats_head(&o, "process_cpu_seconds_total", "counter",
+		      "User and system CPU time spent.");
+	lm_stats_printf(&o, "process_cpu_seconds_total %.6f\n", v->cpu_seconds);
+	lm_stats_head(&o, "process_start_time_seconds", "gauge",
+		      "Start time of the process since the Unix epoch.");
+	lm_stats_printf(&o, "process_start_time_seconds %.3f\n", v->start_time_seconds);
+	if (!o.ok)
+		return -ENOSPC;
+	return (int)o.len;
+}

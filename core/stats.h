@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Counters of every pipeline stage and their Prometheus rendering.
+ * Each counter has exactly one writer thread (named beside it) and is updated with a
+ * relaxed load + relaxed store: with one writer no increment can be lost, and readers
+ * (the ws thread rendering /metrics, main's summary) only need each value to be
+ * untorn, not ordered against other memory, so relaxed atomics are enough.
+ */
+#ifndef LM_STATS_H
+#define LM_STATS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/types.h>
+
+#include "bpf/lm_event.h"
+
+enum lm_stats_sink_id {
+	LM_STATS_SINK_STDOUT,
+	LM_STATS_SINK_FILE,
+	LM_STATS_SINK_CNT,
+};
+
+struct lm_stats_sink {
+	_Atomic uint64_t delivered;	/* events fully written */
+	_Atomic uint64_t dropped;	/* events the sink could not take */
+	_Atomic uint64_t bytes;		/* bytes written */
+	_Atomic uint64_t errors;	/* failed writes */
+};
+
+struct lm_stats {
+	/* writer: reader thread */
+	_Atomic uint64_t read[LM_EV_TYPE_CNT];	/* records taken from the kernel rings */
+	_Atomic uint64_t reader_invalid;	/* records of a wrong size or version */
+	_Atomic uint64_t reader_full_waits;	/* times ev_ring was full and the reader waited */
+	/* writer: serializer thread */
+	_Atomic uint64_t serialized;		/* events turned into JSON */
+	_Atomic uint64_t ser_slot_waits;	/* times no free text slot was available */
+	struct lm_stats_sink sink[LM_STATS_SINK_CNT];
+	/* writer: ws thread */
+	_Atomic uint64_t ws_published;		/* events entered into the broadcast ring */
+	_Atomic uint64_t ws_delivered;		/* events written to clients, summed over clients */
+	_Atomic uint64_t ws_dropped;		/* events slow clients missed, summed over clients */
+	_Atomic uint64_t ws_clients;		/* connected WebSocket clients (gauge) */
+	_Atomic uint64_t ws_connections;	/* WebSocket connections accepted */
+	_Atomic uint64_t ws_refused;		/* upgrades refused (path, origin) */
+	_Atomic uint64_t http_requests;		/* HTTP requests answered */
+};
+
+/* Single-writer increment; see the header comment for why relaxed is enough. */
+static inline void lm_stats_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+static inline void lm_stats_set(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_store_explicit(c, v, memory_order_relaxed);
+}
+
+static inline uint64_t lm_stats_get(const _Atomic uint64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* Values gathered by the caller at render time: kernel maps, ring fill levels, process. */
+struct lm_stats_view {
+	int kernel_ok;				/* 0 if the kernel counters could not be read */
+	uint64_t kernel_seen[LM_EV_TYPE_CNT];
+	uint64_t kernel_dropped[LM_EV_TYPE_CNT];
+	uint32_t ev_ring_fill, ev_ring_cap;
+	uint32_t txt_ring_fill, txt_ring_cap;
+	uint32_t bcast_len, bcast_cap;
+	int sink_enabled[LM_STATS_SINK_CNT];
+	uint64_t rss_bytes;
+	double cpu_seconds;
+	double start_time_seconds;		/* Unix time the process started */
+	int attached;				/* BPF programs attached */
+};
+
+/*
+ * Renders the Prometheus text exposition (version 0.0.4) into buf.
+ * Returns the length, or -ENOSPC if cap is too small. Any thread.
+ */
+int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, char *buf,
+		    size_t cap);
+
+#endif /* LM_STATS_H */

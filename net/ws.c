@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The lm-ws thread: libwebsockets service loop. Only this thread calls lws_* (other threads
+ * only lws_cancel_service through lm_ws_wake). One protocol serves HTTP and WebSocket, so
+ * the path and Origin checks hold whichever protocol an upgrade lands on. Owns the
+ * broadcast ring and every slot in it; clients are cursors into it.
+ */
+#include "net/ws.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libwebsockets.h>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "net/bcast.h"
+#include "net/http.h"
+
+#define LM_WS_SCRATCH_BYTES (256 * 1024)
+
+/* Per-connection state, allocated and zeroed by lws; lives on the lm-ws thread. */
+struct lm_ws_client {
+	struct lm_bcast_cursor cur;
+	struct lm_bcast_loss pending;	/* loss to announce before the next message */
+	struct lm_ws_client *prev, *next;
+	bool is_ws;			/* established WebSocket (in the client list) */
+	unsigned char notice[LWS_PRE + 192];
+};
+
+struct lm_ws {
+	struct lm_ws_opts o;
+	struct lws_context *ctx;
+	struct lm_bcast *bcast;
+	struct lm_ws_client *clients;	/* established /ws clients */
+	char *scratch;			/* LWS_PRE + response bodies, lm-ws thread only */
+	pthread_t thread;
+	bool started;
+	atomic_bool ready;	/* main -> ws: BPF attached; read for /healthz */
+	atomic_bool stop;	/* main -> ws: finish and exit the service loop */
+	int flush_ms;		/* set by main before stop */
+	int err;		/* written by the thread; read after join */
+};
+
+static const struct lws_protocols lm_ws_protocols[];
+
+uint32_t lm_ws_headroom_bytes(void)
+{
+	return LWS_PRE;
+}
+
+static void lm_ws_lws_log(int level, const char *line)
+{
+	size_t n = strlen(line);
+
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	if (level & LLL_ERR)
+		lm_err("lws", "%.*s", (int)n, line);
+	else if (level & LLL_WARN)
+		lm_warn("lws", "%.*s", (int)n, line);
+	else
+		lm_dbg("lws", "%.*s", (int)n, line);
+}
+
+/* Moves every slot the serializer published into the broadcast ring. */
+static void lm_ws_take_published(struct lm_ws *ws)
+{
+	bool any = false;
+	uint32_t idx;
+
+	while (lm_ring_idx_pop(ws->o.txt_ring, &idx)) {
+		struct lm_txt_slot *slot = lm_ring_pool_slot(ws->o.pool, idx);
+		struct lm_bcast_entry e = {
+			.slot = idx,
+			.ev_cnt = slot->ev_cnt,
+			.first_seq = slot->first_seq,
+			.last_seq = slot->last_seq,
+		};
+		uint32_t evicted;
+
+		if (lm_bcast_push(ws->bcast, &e, &evicted))
+			lm_ring_idx_push(ws->o.free_ring, evicted); /* sized for every slot */
+		lm_stats_add(&ws->o.stats->ws_published, e.ev_cnt);
+		any = true;
+	}
+	if (any)
+		lws_callback_on_writable_all_protocol(ws->ctx, &lm_ws_protocols[0]);
+}
+
+static int lm_ws_respond(struct lws *wsi, unsigned int status, const char *type,
+			 const char *body, size_t len)
+{
+	unsigned char hdr[LWS_PRE + 512], *start = &hdr[LWS_PRE], *p = start;
+	unsigned char *end = &hdr[sizeof(hdr) - 1];
+	struct lm_ws *ws = lws_context_user(lws_get_context(wsi));
+	unsigned char *out = (unsigned char *)ws->scratch + LWS_PRE;
+
+	if (lws_add_http_common_headers(wsi, status, type, len, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+					(const unsigned char *)"no-store", 8, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	if (len > LM_WS_SCRATCH_BYTES - LWS_PRE)
+		return -1;
+	if (body != (const char *)out)
+		memcpy(out, body, len);
+	if (len && lws_write(wsi, out, len, LWS_WRITE_HTTP_FINAL) != (int)len)
+		return -1;
+	lm_stats_add(&ws->o.stats->http_requests, 1);
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int lm_ws_on_http(struct lws *wsi, struct lm_ws *ws, const char *path)
+{
+	char *body = ws->scratch + LWS_PRE;
+	size_t cap = LM_WS_SCRATCH_BYTES - LWS_PRE;
+	int n;
+
+	switch (lm_http_route(path)) {
+	case LM_HTTP_INDEX:
+		return lm_ws_respond(wsi, HTTP_STATUS_OK, "text/html; charset=utf-8",
+				     lm_http_index_html, lm_http_index_html_len);
+	case LM_HTTP_HEALTHZ:
+		/* acquire: pairs with lm_ws_set_ready's release after the attach */
+		if (atomic_load_explicit(&ws->ready, memory_order_acquire))
+			return lm_ws_respond(wsi, HTTP_STATUS_OK, "text/plain", "ok\n", 3);
+		return lm_ws_respond(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain",
+				     "starting\n", 9);
+	case LM_HTTP_METRICS:
+		n = ws->o.metrics(ws->o.metrics_ctx, lm_bcast_len(ws->bcast), ws->o.bcast_cap,
+				  body, cap);
+		if (n < 0)
+			return lm_ws_respond(wsi, HTTP_STATUS_INTERNAL_SERVER_ERROR, "text/plain",
+					     "metrics too large\n", 18);
+		return lm_ws_respond(wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
+				     body, (size_t)n);
+	case LM_HTTP_WS:
+		return lm_ws_respond(wsi, HTTP_STATUS_BAD_REQUEST, "text/plain",
+				     "use a WebSocket client\n", 23);
+	case LM_HTTP_NOT_FOUND:
+	default:
+		return lm_ws_respond(wsi, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n", 10);
+	}
+}
+
+/* Decides an upgrade: only GET /ws, only from an allowed Origin. 0 accepts. */
+static int lm_ws_filter_upgrade(struct lws *wsi, struct lm_ws *ws)
+{
+	char uri[64], origin[256];
+	int len;
+
+	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+	    lm_http_route(uri) != LM_HTTP_WS)
+		goto refuse;
+	len = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+	if (len > 0) {
+		if (len >= (int)sizeof(origin) ||
+		    lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) < 0 ||
+		    !lm_http_is_origin_allowed(origin, ws->o.port))
+			goto refuse;
+	}
+	return 0;
+refuse:
+	lm_stats_add(&ws->o.stats->ws_refused, 1);
+	return 1;
+}
+
+static void lm_ws_client_add(struct lm_ws *ws, struct lm_ws_client *c)
+{
+	lm_bcast_cursor_init(ws->bcast, &c->cur);
+	c->is_ws = true;
+	c->prev = NULL;
+	c->next = ws->clients;
+	if (ws->clients)
+		ws->clients->prev = c;
+	ws->clients = c;
+	lm_stats_add(&ws->o.stats->ws_clients, 1);
+	lm_stats_add(&ws->o.stats->ws_connections, 1);
+}
+
+static void lm_ws_client_del(struct lm_ws *ws, struct lm_ws_client *c)
+{
+	if (!c->is_ws)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		ws->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->is_ws = false;
+	lm_stats_set(&ws->o.stats->ws_clients, lm_stats_get(&ws->o.stats->ws_clients) - 1);
+}
+
+/* Writes one message to a client: a pending loss notice, else the next entry. */
+static int lm_ws_write_next(struct lws *wsi, struct lm_ws *ws, struct lm_ws_client *c)
+{
+	const struct lm_bcast_entry *e;
+	struct lm_bcast_loss loss;
+	struct lm_txt_slot *slot;
+	int n;
+
+	if (c->pending.cnt) {
+		n = lm_json_lost((char *)c->notice + LWS_PRE, sizeof(c->notice) - LWS_PRE,
+				 c->pending.first_seq, c->pending.last_seq, c->pending.cnt,
+				 "slow_client");
+		c->pending.cnt = 0;
+		if (n < 0 || lws_write(wsi, c->notice + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) < n)
+			return -1;
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	e = lm_bcast_next(ws->bcast, &c->cur, &loss);
+	if (!e)
+		return 0;
+	if (loss.cnt) {
+		/* announce the gap first; the entry is read again on the next callback */
+		c->pending = loss;
+		c->cur.pos--;
+		c->cur.next_seq = e->first_seq;
+		lm_stats_add(&ws->o.stats->ws_dropped, loss.cnt);
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	slot = lm_ring_pool_slot(ws->o.pool, e->slot);
+	/* in place: the slot has LWS_PRE bytes of headroom for the frame header */
+	if (lws_write(wsi, (unsigned char *)slot->text, slot->len, LWS_WRITE_TEXT) <
+	    (int)slot->len)
+		return -1;
+	lm_stats_add(&ws->o.stats->ws_delivered, e->ev_cnt);
+	if (lm_bcast_behind(ws->bcast, &c->cur))
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int lm_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		    size_t len)
+{
+	struct lm_ws *ws = lws_context_user(lws_get_context(wsi));
+	struct lm_ws_client *c = user;
+
+	(void)len;
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		return lm_ws_on_http(wsi, ws, in);
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return lm_ws_filter_upgrade(wsi, ws);
+	case LWS_CALLBACK_ESTABLISHED:
+		lm_ws_client_add(ws, c);
+		return 0;
+	case LWS_CALLBACK_CLOSED:
+		lm_ws_client_del(ws, c);
+		return 0;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (!c || !c->is_ws)
+			return 0;
+		return lm_ws_write_next(wsi, ws, c);
+	case LWS_CALLBACK_RECEIVE:
+		/* clients only read; what they send is ignored */
+		return 0;
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		lm_ws_take_published(ws);
+		return 0;
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+static const struct lws_protocols lm_ws_protocols[] = {
+	{
+		.name = "lifemon",
+		.callback = lm_ws_cb,
+		.per_session_data_size = sizeof(struct lm_ws_client),
+		.rx_buffer_size = 4096,
+	},
+	{ NULL, NULL, 0, 0, 0, NULL, 0 } /* terminator */
+};
+
+int lm_ws_open(const struct lm_ws_opts *opts, struct lm_ws **out)
+{
+	struct lws_context_creation_info info;
+	struct lm_ws *ws;
+	int err;
+
+	*out = NULL;
+	if (!opts->txt_ring || !opts->free_ring || !opts->pool || !opts->metrics)
+		return -EINVAL;
+	ws = calloc(1, sizeof(*ws));
+	if (!ws)
+		return -ENOMEM;
+	ws->o = *opts;
+	ws->scratch = malloc(LM_WS_SCRATCH_BYTES);
+	if (!ws->scratch) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = lm_bcast_open(opts->bcast_cap, &ws->bcast);
+	if (err)
+		goto out;
+
+	memset(&info, 0, sizeof(info));
+	info.port = opts->port;
+	info.iface = opts->host;
+	info.protocols = lm_ws_protocols;
+	info.user = ws;
+	info.uid = -1;
+	info.gid = -1;
+	info.max_http_header_data = 4096;
+	info.max_http_header_pool = 64;
+	info.timeout_secs = 10;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+	if (!strchr(opts->host, ':'))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	/* lws logs its own bind failure; main prints the one line the user needs */
+	lws_set_log_level(0, lm_ws_lws_log);
+	ws->ctx = lws_create_context(&info);
+	if (!ws->ctx) {
+		err = -EADDRINUSE;
+		goto out;
+	}
+	lws_set_log_level(LLL_ERR | LLL_WARN | (lm_log_is_enabled(LM_LOG_DBG) ? LLL_NOTICE : 0),
+			  lm_ws_lws_log);
+	*out = ws;
+	ws = NULL;
+out:
+	lm_ws_close(ws);
+	return err;
+}
+
+static bool lm_ws_clients_done(const struct lm_ws *ws)
+{
+	const struct lm_ws_client *c;
+
+	for (c = ws->clients; c; c = c->next)
+		if (c->pending.cnt || lm_bcast_behind(ws->bcast, &c->cur))
+			return false;
+	return true;
+}
+
+static uint64_t lm_ws_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Shutdown: publish the last slots and let clients take them, up to flush_ms. */
+static void lm_ws_flush(struct lm_ws *ws)
+{
+	uint64_t end = lm_ws_now_ms() + (uint64_t)ws->flush_ms;
+
+	lm_ws_take_published(ws);
+	while (!lm_ws_clients_done(ws) && lm_ws_now_ms() < end) {
+		/* negative timeout: service what is ready without sleeping in poll */
+		if (lws_service(ws->ctx, -1) < 0)
+			break;
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	}
+}
+
+static void *lm_ws_main(void *arg)
+{
+	struct lm_ws *ws = arg;
+
+	pthread_setname_np(pthread_self(), "lm-ws");
+	/* acquire: pairs with lm_ws_stop's release, made after the serializer was joined,
+	 * so the last slots it pushed are in txt_ring for the flush */
+	while (!atomic_load_explicit(&ws->stop, memory_order_acquire)) {
+		if (lws_service(ws->ctx, 0) < 0) {
+			ws->err = -EIO;
+			return NULL;
+		}
+	}
+	lm_ws_flush(ws);
+	return NULL;
+}
+
+int lm_ws_start(struct lm_ws *ws)
+{
+	int err = pthread_create(&ws->thread, NULL, lm_ws_main, ws);
+
+	if (err)
+		return -err;
+	ws->started = true;
+	return 0;
+}
+
+void lm_ws_set_ready(struct lm_ws *ws, bool ready)
+{
+	atomic_store_explicit(&ws->ready, ready, memory_order_release);
+}
+
+void lm_ws_wake(struct lm_ws *ws)
+{
+	lws_cancel_service(ws->ctx);
+}
+
+int lm_ws_stop(struct lm_ws *ws, int flush_ms)
+{
+	if (!ws->started)
+		return 0;
+	ws->flush_ms = flush_ms; /* published by the release store below */
+	atomic_store_explicit(&ws->stop, true, memory_order_release);
+	lws_cancel_service(ws->ctx);
+	pthread_join(ws->thread, NULL);
+	ws->started = false;
+	return ws->err;
+}
+
+void lm_ws_close(struct lm_ws *ws)
+{
+	if (!ws)
+		return;
+	if (ws->ctx)
+		lws_context_destroy(ws->ctx);
+	lm_bcast_close(ws->bcast);
+	free(ws->scratch);
+	free(ws);
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * WebSocket/HTTP server: the lm-ws thread, which owns every socket. It moves published text
+ * slots from txt_ring into the broadcast ring, writes them to each /ws client at that
+ * client's pace, returns evicted slots on free_ring, and answers /, /healthz and /metrics.
+ */
+#ifndef LM_WS_H
+#define LM_WS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/ring.h"
+#include "core/stats.h"
+
+struct lm_ws;
+
+/*
+ * Renders /metrics on the lm-ws thread. bcast_len/cap describe the broadcast ring.
+ * Returns the length written into buf, or -ENOSPC.
+ */
+typedef int (*lm_ws_metrics_fn)(void *ctx, uint32_t bcast_len, uint32_t bcast_cap, char *buf,
+				size_t cap);
+
+struct lm_ws_opts {
+	const char *host;		/* numeric address to listen on */
+	uint16_t port;
+	struct lm_idx_ring *txt_ring;	/* consumed by this thread */
+	struct lm_idx_ring *free_ring;	/* produced by this thread */
+	struct lm_txt_pool *pool;
+	uint32_t bcast_cap;		/* slots kept for clients: a power of two */
+	struct lm_stats *stats;
+	lm_ws_metrics_fn metrics;
+	void *metrics_ctx;
+};
+
+/* Bytes every text slot needs in front of its text (LWS_PRE). */
+uint32_t lm_ws_headroom_bytes(void);
+
+/*
+ * Creates the server and binds the listening socket (main thread, before BPF attach).
+ * Returns 0, -EADDRINUSE when the address cannot be bound, -EINVAL, -ENOMEM.
+ */
+int lm_ws_open(const struct lm_ws_opts *opts, struct lm_ws **out);
+
+/* Starts the lm-ws thread. Returns 0 or -errno. */
+int lm_ws_start(struct lm_ws *ws);
+
+/* /healthz answers 200 once ready is set, 503 before. Any thread. */
+void lm_ws_set_ready(struct lm_ws *ws, bool ready);
+
+/* Wakes the lm-ws thread to publish new slots. Any thread; never blocks. */
+void lm_ws_wake(struct lm_ws *ws);
+
+/*
+ * Publishes what is left in txt_ring, gives clients up to flush_ms to receive it, then
+ * stops and joins the thread. Call after lm_ser_stop. Returns the thread's error.
+ */
+int lm_ws_stop(struct lm_ws *ws, int flush_ms);
+
+void lm_ws_close(struct lm_ws *ws);
+
+#endif /* LM_WS_H */

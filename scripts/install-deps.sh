@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Installs everything lifemon needs to build, run, test and benchmark, from Debian 12's
+# packages only. Idempotent and non-interactive: installs only what is missing.
+set -euo pipefail
+
+pkgs=(
+	# build
+	build-essential cmake make pkg-config clang llvm
+	libbpf-dev libelf-dev zlib1g-dev bpftool
+	libck-dev libwebsockets-dev liburing-dev
+	# tests
+	libcmocka-dev libjansson-dev libssl-dev curl procps util-linux
+	# benchmarks and peers
+	bpftrace forkstat hyperfine
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: run as root (apt-get needs it): sudo $0" >&2
+	exit 2
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "install-deps: all ${#pkgs[@]} packages present"
+	exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
