@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +128,54 @@ static error_t lm_main_parse_opt(int key, char *arg, struct argp_state *state)
 		return 0;
 	default:
 		return ARGP_ERR_UNKNOWN;
+	}
+}
+
+/*
+ * getopt and argp would print two lines for an unknown option; check names first so bad
+ * input gets the one line the user needs. Values are checked later by the parser.
+ */
+static void lm_main_check_option_names(int argc, char **argv)
+{
+	static const char *const longs[] = { "listen", "stdout", "output", "ring-size", "verbose",
+					     "help", "usage", "version" };
+	int i;
+	size_t k;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--"))
+			return;
+		if (a[0] != '-' || !a[1])
+			continue;
+		if (a[1] == '-') {
+			size_t len = strcspn(a + 2, "=");
+			bool known = false;
+
+			for (k = 0; k < sizeof(longs) / sizeof(longs[0]); k++)
+				known |= strlen(longs[k]) == len && !strncmp(a + 2, longs[k], len);
+			bool takes_value = !strncmp(a + 2, "listen", len) ||
+					   !strncmp(a + 2, "output", len) ||
+					   !strncmp(a + 2, "ring-size", len);
+
+			if (!known)
+				lm_main_usage_error("unknown option '%.*s'", (int)len + 2, a);
+			if (!takes_value && a[2 + len] == '=')
+				lm_main_usage_error("option '%.*s' takes no value", (int)len + 2, a);
+			if (takes_value && a[2 + len] != '=' && ++i >= argc)
+				lm_main_usage_error("option '%s' needs a value", a);
+			continue;
+		}
+		for (k = 1; a[k]; k++) {
+			if (!strchr("svV?lor", a[k]))
+				lm_main_usage_error("unknown option '-%c'", a[k]);
+			if (strchr("lor", a[k])) {
+				if (!a[k + 1] && ++i >= argc)
+					lm_main_usage_error("option '-%c' needs a value", a[k]);
+				break;
+			}
+		}
 	}
 }
 
@@ -380,6 +429,7 @@ int main(int argc, char **argv)
 	m.cfg.ring_bytes = 4 << 20;
 	lm_config_parse_listen("127.0.0.1:8080", &m.cfg.listen, &(const char *){ NULL });
 	argp_err_exit_status = LM_EXIT_USAGE;
+	lm_main_check_option_names(argc, argv);
 	err = argp_parse(&argp, argc, argv, 0, NULL, &m.cfg);
 	if (err)
 		lm_main_usage_error("cannot parse the command line: %s", strerror(err));
