@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Reader: the lm-reader thread. Drains every per-CPU BPF ring buffer (libbpf ring_buffer,
- * one epoll set) into ev_ring, giving each event its stream seq. It never drops: when
+ * one epoll set), merges the per-CPU streams by kernel timestamp within a bounded window
+ * (10 ms), and pushes them into ev_ring, giving each event its stream seq. It never drops: when
  * ev_ring is full it waits inside the ring-buffer callback and the kernel rings absorb
  * the burst. Owns the libbpf ring_buffer; borrows the ring fds, ev_ring and stats.
  */

@@ -17,11 +17,13 @@
 #include "core/json.h"
 
 #define LM_SER_NO_SLOT UINT32_MAX
+/* A wall-clock change smaller than this keeps the old offset (keeps timestamps ordered). */
+#define LM_SER_CLOCK_STEP_NS (1000 * 1000LL)
 
 struct lm_ser {
 	struct lm_ser_opts o;
 	uint32_t cur;		/* slot being filled, or LM_SER_NO_SLOT */
-	int64_t boot_to_unix_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME, refreshed per batch */
+	int64_t boot_to_unix_ns; /* CLOCK_REALTIME - CLOCK_BOOTTIME; follows clock steps */
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;	/* main -> ser: finish what is queued and exit */
@@ -39,8 +41,13 @@ static int64_t lm_ser_clock_ns(clockid_t id)
 
 static void lm_ser_refresh_clock(struct lm_ser *s)
 {
-	/* vDSO calls, no syscall; follows wall-clock steps between batches */
-	s->boot_to_unix_ns = lm_ser_clock_ns(CLOCK_REALTIME) - lm_ser_clock_ns(CLOCK_BOOTTIME);
+	/* vDSO calls, no syscall. Two reads differ by jitter of ~100 ns, which would reorder
+	 * neighbouring events across batches: adopt a new offset only for a real clock step. */
+	int64_t off = lm_ser_clock_ns(CLOCK_REALTIME) - lm_ser_clock_ns(CLOCK_BOOTTIME);
+	int64_t delta = off - s->boot_to_unix_ns;
+
+	if (!s->boot_to_unix_ns || delta > LM_SER_CLOCK_STEP_NS || delta < -LM_SER_CLOCK_STEP_NS)
+		s->boot_to_unix_ns = off;
 }
 
 /* Takes a free slot, waiting while the ws thread holds them all (backpressure). */
