@@ -168,7 +168,8 @@ int lm_ring_pool_open(uint32_t n, uint32_t cap, uint32_t headroom, struct lm_txt
 	if (!p)
 		return -ENOMEM;
 	p->slots = calloc(n, sizeof(*p->slots));
-	p->mem = aligned_alloc(64, stride * n);
+	/* C11: the size must be a multiple of the alignment */
+	p->mem = aligned_alloc(64, (stride * n + 63) & ~(size_t)63);
 	if (!p->slots || !p->mem) {
 		lm_ring_pool_close(p);
 		return -ENOMEM;

@@ -1,1 +1,21 @@
-# integration tests
+# SPDX-License-Identifier: GPL-2.0
+# Root-only integration tests: each tests/it_<feature>.c runs the built lifemon (argv[1])
+# against the real kernel. They exit 77 (ctest "Not Run") when a precondition is missing,
+# or fail instead when CI=true. They share ports 18081-18086 on 127.0.0.1, so they run serially.
+
+pkg_check_modules(LIBCRYPTO REQUIRED IMPORTED_TARGET libcrypto)
+
+# Test-only helpers: an independent RFC 6455 client (not libwebsockets) and the harness.
+add_library(lm_itutil STATIC tests/ws_client.c tests/it_util.c)
+target_link_libraries(lm_itutil PRIVATE lm_warnings
+  PUBLIC PkgConfig::LIBCRYPTO PkgConfig::JANSSON)
+
+foreach(it events oom shutdown cli)
+  add_executable(it_${it} tests/it_${it}.c)
+  target_link_libraries(it_${it} PRIVATE lm_warnings lm_itutil)
+  add_test(NAME it_${it} COMMAND it_${it} $<TARGET_FILE:lifemon>)
+  set_tests_properties(it_${it} PROPERTIES LABELS integration TIMEOUT 120
+    SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+endforeach()
+# it_events makes a multi-threaded child.
+target_link_libraries(it_events PRIVATE Threads::Threads)

@@ -1,1 +1,30 @@
-# unit tests: filled by tests work
+# SPDX-License-Identifier: GPL-2.0
+# Unit tests: one cmocka executable per module, linking only that module plus tests/mock_*.c.
+# Pure modules need no root, BPF or network; included from the top-level CMakeLists.txt.
+
+# Links mock_log in place of lm_log; an archive, so a test pulls it in only if its module logs.
+add_library(lm_mock_log STATIC tests/mock_log.c)
+target_link_libraries(lm_mock_log PRIVATE lm_warnings)
+
+add_executable(test_json tests/test_json.c)
+target_link_libraries(test_json PRIVATE lm_warnings lm_json lm_mock_log PkgConfig::JANSSON
+  PkgConfig::CMOCKA)
+
+add_executable(test_wstatus tests/test_wstatus.c)
+target_link_libraries(test_wstatus PRIVATE lm_warnings lm_wstatus lm_mock_log PkgConfig::CMOCKA)
+
+add_executable(test_ring tests/test_ring.c)
+target_include_directories(test_ring PRIVATE ${CK_INCLUDE})
+target_link_libraries(test_ring PRIVATE lm_warnings lm_ring lm_mock_log ${CK_LIB}
+  PkgConfig::CMOCKA Threads::Threads)
+
+add_executable(test_config tests/test_config.c)
+target_link_libraries(test_config PRIVATE lm_warnings lm_config lm_mock_log PkgConfig::CMOCKA)
+
+add_executable(test_bcast tests/test_bcast.c)
+target_link_libraries(test_bcast PRIVATE lm_warnings lm_bcast lm_mock_log PkgConfig::CMOCKA)
+
+foreach(t test_json test_wstatus test_ring test_config test_bcast)
+  add_test(NAME ${t} COMMAND ${t})
+  set_tests_properties(${t} PROPERTIES LABELS unit TIMEOUT 120)
+endforeach()

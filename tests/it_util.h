@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Shared harness for the root-only integration tests (tests/it_*.c): preconditions and the
+ * SKIP/FAIL protocol, starting and stopping lifemon and workload children by PID, an event
+ * collector over the /ws stream, and BPF object listings. Single-threaded: call everything
+ * from the test's main thread. Every wait is a deadline loop.
+ */
+#ifndef LM_IT_UTIL_H
+#define LM_IT_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+/* Exit status that ctest's SKIP_RETURN_CODE turns into "Not Run". */
+#define LM_IT_EXIT_SKIP 77
+
+/* Deadlines shared by the tests, in ms. */
+#define LM_IT_HEALTHY_MS 15000 /* lifemon start until /healthz says 200 */
+#define LM_IT_EVENT_MS 10000   /* a workload's event reaches the collector */
+#define LM_IT_STOP_MS 2000     /* SIGTERM/SIGINT until lifemon has exited (the contract) */
+
+typedef void (*lm_it_cleanup_fn)(void *arg);
+/* Runs in a forked child; its return value becomes the child's exit status. */
+typedef int (*lm_it_child_fn)(void *arg);
+/* Selects an event from the collector. */
+typedef bool (*lm_it_pred_fn)(const json_t *ev, const void *arg);
+
+/*
+ * Names the test for SKIP/FAIL lines, takes the lifemon path from argv[1] (exits 1 without
+ * it), ignores SIGPIPE and arms a watchdog that kills every tracked child and fails the test
+ * after `watchdog_s` seconds (keep it below the ctest TIMEOUT).
+ */
+void lm_it_init(const char *test, int argc, char **argv, unsigned int watchdog_s);
+
+/* The lifemon binary given on the command line. */
+const char *lm_it_bin(void);
+
+/*
+ * Checks euid 0, a readable /sys/kernel/btf/vmlinux and that the kernel accepts a trivial
+ * BPF program. If one is missing: "SKIP: <test>: <reason>" and exit 77, or with CI=true
+ * "FAIL: <test>: <reason>" and exit 1. Does not return when a precondition is missing.
+ */
+void lm_it_require_env(void);
+
+/* As lm_it_require_env for a test-specific precondition. Never returns. */
+void lm_it_skip(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+/* Path of an executable bpftool (/usr/sbin/bpftool first), or skips the test. */
+const char *lm_it_require_bpftool(void);
+
+/* Records a failure ("FAIL: <test>: ...") and carries on. */
+void lm_it_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Records a failure, runs the cleanups, kills tracked children and exits 1. */
+void lm_it_fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+/* Progress line on stderr ("INFO: <test>: ..."). */
+void lm_it_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Number of failures recorded so far. */
+unsigned int lm_it_failures(void);
+
+/* Registers a cleanup run (last registered first) by lm_it_fatal and lm_it_finish. */
+void lm_it_on_cleanup(lm_it_cleanup_fn fn, void *arg);
+
+/* Runs the cleanups and prints PASS or the failure count. Returns the exit status (0 or 1). */
+int lm_it_finish(void);
+
+#define LM_IT_EXPECT(cond, fmt, ...)                                                  \
+	do {                                                                          \
+		if (!(cond))                                                          \
+			lm_it_fail("%s:%d: " fmt, __FILE__, __LINE__, ##__VA_ARGS__); \
+	} while (0)
+
+#define LM_IT_ASSERT(cond, fmt, ...)                                                   \
+	do {                                                                           \
+		if (!(cond))                                                           \
+			lm_it_fatal("%s:%d: " fmt, __FILE__, __LINE__, ##__VA_ARGS__); \
+	} while (0)
+
+/* Monotonic and wall clocks. */
+int64_t lm_it_now_ms(void);
+int64_t lm_it_realtime_ns(void);
+
+/* --- children, tracked by PID so cleanup and the watchdog kill only what we started --- */
+
+/*
+ * fork+exec argv (argv[0] is the path) with stdin from /dev/null and PR_SET_PDEATHSIG
+ * SIGKILL. `out_fd`/`err_fd` receive stdout/stderr (-1: /dev/null). Returns 0 and *pid, or
+ * -errno from fork. An exec failure shows as exit status 127.
+ */
+int lm_it_spawn(char *const argv[], int out_fd, int err_fd, pid_t *pid);
+
+/* Forks a child that runs fn(arg) and _exits with its result. Returns 0 and *pid or -errno. */
+int lm_it_fork_fn(lm_it_child_fn fn, void *arg, pid_t *pid);
+
+/*
+ * Reaps `pid` (a child we started), polling every few ms up to timeout_ms. Returns 0 and
+ * *status (wait status), or -ETIMEDOUT (the child keeps running), or -errno from waitpid.
+ */
+int lm_it_reap(pid_t pid, int timeout_ms, int *status);
+
+/* SIGKILLs `pid` (a child we started, not yet reaped) and reaps it. */
+void lm_it_kill_reap(pid_t pid);
+
+/* Formats a wait status ("exit 2", "signal 9") into buf; returns buf. */
+const char *lm_it_wstatus_str(int status, char *buf, size_t cap);
+
+/* --- lifemon instances --- */
+
+struct lm_it_proc;
+
+/*
+ * Starts argv (argv[0] the program) with stderr captured to a temp file and, if
+ * `capture_stdout`, stdout to another (else /dev/null). Returns 0 and *out, or -errno.
+ */
+int lm_it_proc_spawn(char *const argv[], bool capture_stdout, struct lm_it_proc **out);
+
+/*
+ * Starts lifemon with "--listen 127.0.0.1:<port>" followed by `extra` (NULL-terminated, may
+ * be NULL) and waits until GET /healthz returns 200. Returns 0 and *out; -ETIMEDOUT (lifemon
+ * is killed), -ECHILD if lifemon exited first; either way its stderr has been printed.
+ */
+int lm_it_lifemon_start(uint16_t port, const char *const extra[], bool capture_stdout,
+			struct lm_it_proc **out);
+
+/* Polls /healthz until 200. Returns 0, -ECHILD if the process exited, -ETIMEDOUT. */
+int lm_it_wait_healthy(struct lm_it_proc *p, uint16_t port, int timeout_ms);
+
+/* Waits for the process to exit by itself. Returns 0 and *status or -ETIMEDOUT. */
+int lm_it_proc_wait(struct lm_it_proc *p, int timeout_ms, int *status);
+
+/*
+ * Sends `sig` to the process by PID and waits up to timeout_ms for it to exit. Returns 0 with
+ * *status and *elapsed_ms (signal to reap), or -ETIMEDOUT after which the process has been
+ * SIGKILLed and reaped (*status then says so).
+ */
+int lm_it_proc_stop(struct lm_it_proc *p, int sig, int timeout_ms, int *status,
+		    int64_t *elapsed_ms);
+
+pid_t lm_it_proc_pid(const struct lm_it_proc *p);
+
+/* True until the process has been reaped. */
+bool lm_it_proc_is_running(const struct lm_it_proc *p);
+
+/*
+ * Reads the captured stderr (or stdout) so far. Returns 0 and *text (malloc'ed, NUL-terminated,
+ * caller frees) or -errno; -ENOENT for stdout that was not captured.
+ */
+int lm_it_proc_stderr(const struct lm_it_proc *p, char **text, size_t *len);
+int lm_it_proc_stdout(const struct lm_it_proc *p, char **text, size_t *len);
+
+/* Prints the captured stderr, each line prefixed "  | ", under a heading. */
+void lm_it_proc_dump_stderr(const struct lm_it_proc *p, const char *why);
+
+/* Kills (SIGKILL by PID) if still running, reaps, removes temp files, frees. Accepts NULL. */
+void lm_it_proc_free(struct lm_it_proc *p);
+
+/* --- event collector over /ws --- */
+
+struct lm_it_coll;
+
+/*
+ * Connects to ws://127.0.0.1:<port>/ws (no Origin). Returns 0 and *out, or the
+ * lm_wsc_connect error. Every event received is parsed strictly (jansson), checked against
+ * the schema and for seq continuity, and kept in arrival order.
+ */
+int lm_it_coll_open(uint16_t port, struct lm_it_coll **out);
+
+/*
+ * Reads messages for up to timeout_ms, returning after the first message that held events.
+ * Returns the number of events added, 0 on timeout, or a negative error (the stream is dead:
+ * lm_it_coll_check reports it).
+ */
+int lm_it_coll_pump(struct lm_it_coll *c, int timeout_ms);
+
+/*
+ * Returns the first event (from index *idx on, if idx is given) matching pred, reading more
+ * until timeout_ms; stores its index in *idx. NULL on timeout or a dead stream. The event is
+ * owned by the collector.
+ */
+const json_t *lm_it_coll_wait(struct lm_it_coll *c, lm_it_pred_fn pred, const void *arg,
+			      int timeout_ms, size_t *idx);
+
+/* lm_it_coll_wait for `type` ("EXEC", "EXIT", "OOM_KILL") with "pid" == pid. */
+const json_t *lm_it_coll_wait_event(struct lm_it_coll *c, const char *type, pid_t pid,
+				    int timeout_ms, size_t *idx);
+
+/*
+ * Makes sure the stream is live: runs /bin/true until its EXIT arrives. Returns 0 or
+ * -ETIMEDOUT.
+ */
+int lm_it_coll_sync(struct lm_it_coll *c, int timeout_ms);
+
+size_t lm_it_coll_count(const struct lm_it_coll *c);
+const json_t *lm_it_coll_get(const struct lm_it_coll *c, size_t i);
+
+/*
+ * Reports (lm_it_fail) every stream problem seen: seq not +1, LOST notices, lines that are not
+ * strict JSON objects, schema violations, WS errors. Returns the number of problems.
+ */
+unsigned int lm_it_coll_check(struct lm_it_coll *c);
+
+/* Sends a close frame and frees; accepts NULL. */
+void lm_it_coll_close(struct lm_it_coll *c);
+
+/*
+ * Validates one decoded event against the schema. Returns true if valid, else false with the
+ * reason in why.
+ */
+bool lm_it_event_is_valid(const json_t *ev, char *why, size_t cap);
+
+/* Integer member `key` of ev, or `dflt` if absent or not an integer. */
+long long lm_it_jint(const json_t *ev, const char *key, long long dflt);
+
+/* String member `key` of ev, or NULL. */
+const char *lm_it_jstr(const json_t *ev, const char *key);
+
+/* Compact JSON text of ev for messages; static buffer, valid until the next call. */
+const char *lm_it_jdump(const json_t *ev);
+
+/* --- BPF objects --- */
+
+/*
+ * Collects the prog ids and link ids that `pid` holds, from /proc/<pid>/fdinfo (prog fds
+ * and the progs of link fds). Returns 0 with the counts (at most cap each) or -errno.
+ */
+int lm_it_bpf_ids_of_pid(pid_t pid, uint32_t *progs, size_t *nprog, uint32_t *links, size_t *nlink,
+			 size_t cap);
+
+/* True if any live process other than `except` holds BPF prog `id` (fdinfo scan). */
+bool lm_it_bpf_prog_is_held(uint32_t id, pid_t except);
+
+/*
+ * Runs "bpftool -j <what> show" (what: "prog" or "link") and parses it strictly. Returns 0
+ * and *arr (a JSON array; caller json_decref's) or -errno (-EPROTO for bad JSON or a bpftool
+ * failure).
+ */
+int lm_it_bpftool_show(const char *what, json_t **arr);
+
+/* The entry of arr whose "id" is id, or NULL. */
+const json_t *lm_it_bpf_find_id(const json_t *arr, uint32_t id);
+
+/* True if the entry's "pids" array (bpftool built with skeletons) names pid. */
+bool lm_it_bpf_entry_has_pid(const json_t *entry, pid_t pid);
+
+#endif /* LM_IT_UTIL_H */

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Test-only RFC 6455 client and HTTP/1.1 GET helper for the integration tests. It shares no
+ * code with libwebsockets, so lifemon's /ws, /healthz and /metrics are checked by a second,
+ * strict implementation. Loopback (127.0.0.1) only; a client belongs to the thread that
+ * opened it and every call blocks for at most its timeout.
+ */
+#ifndef LM_WS_CLIENT_H
+#define LM_WS_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Frame opcodes (RFC 6455 section 5.2). */
+#define LM_WSC_OP_CONT 0x0
+#define LM_WSC_OP_TEXT 0x1
+#define LM_WSC_OP_BINARY 0x2
+#define LM_WSC_OP_CLOSE 0x8
+#define LM_WSC_OP_PING 0x9
+#define LM_WSC_OP_PONG 0xa
+
+/* Default cap on one reassembled message; larger messages fail with -EMSGSIZE. */
+#define LM_WSC_MSG_MAX_DEFAULT ((size_t)16 << 20)
+/* Cap on an HTTP response body read by lm_wsc_http_get. */
+#define LM_WSC_HTTP_BODY_MAX ((size_t)8 << 20)
+
+struct lm_wsc;
+
+struct lm_wsc_opts {
+	uint16_t port;	      /* TCP port on 127.0.0.1 */
+	const char *path;     /* request target; "/ws" when NULL */
+	const char *origin;   /* Origin header value; no Origin header when NULL */
+	int timeout_ms;	      /* deadline for connect plus the whole handshake */
+	size_t msg_max_bytes; /* cap on one reassembled message; 0: LM_WSC_MSG_MAX_DEFAULT */
+};
+
+/*
+ * Connects and performs the upgrade with a random Sec-WebSocket-Key, then checks the 101
+ * status, Upgrade, Connection and Sec-WebSocket-Accept (SHA-1 + base64 of key and GUID).
+ * Returns 0 and *out (free with lm_wsc_close). Returns -EACCES when the server answered with
+ * another status (*http_status tells which), -ECONNRESET when it hung up during the
+ * handshake, -EPROTO for an invalid 101 response, -ETIMEDOUT, or the -errno of a socket call.
+ * *http_status (may be NULL) is 0 when no status line was received.
+ */
+int lm_wsc_connect(const struct lm_wsc_opts *o, struct lm_wsc **out, int *http_status);
+
+/*
+ * Receives the next complete message, reassembling fragments, answering pings with masked
+ * pongs and skipping pongs. Returns LM_WSC_OP_TEXT or LM_WSC_OP_BINARY with *msg and *len
+ * (the bytes belong to the client and stay valid until the next call on it), or
+ * LM_WSC_OP_CLOSE when the server closed (the close is answered; *msg holds the reason and
+ * lm_wsc_close_code() the code). Errors: -ETIMEDOUT (nothing lost: a partly received message
+ * is kept for the next call), -EMSGSIZE over the cap, -EPROTO for a frame RFC 6455 forbids
+ * (masked, RSV bits, bad opcode or length, invalid UTF-8 text), -ECONNRESET when TCP closed
+ * without a close frame, -ENOTCONN after a close, or a socket -errno. lm_wsc_errmsg()
+ * explains the last error.
+ */
+int lm_wsc_recv(struct lm_wsc *c, int timeout_ms, const char **msg, size_t *len);
+
+/* Sends one masked text frame. Returns 0, -ENOTCONN after a close, -ETIMEDOUT or -errno. */
+int lm_wsc_send_text(struct lm_wsc *c, const char *s, size_t len);
+
+/* Sends a masked close frame with `code` (1000 = normal). Returns 0 or as lm_wsc_send_text. */
+int lm_wsc_send_close(struct lm_wsc *c, uint16_t code);
+
+/* Close code the server sent (1005 if its close frame had none), 0 before any close. */
+uint16_t lm_wsc_close_code(const struct lm_wsc *c);
+
+/* Human-readable reason for the last error returned on `c`; never NULL. */
+const char *lm_wsc_errmsg(const struct lm_wsc *c);
+
+/* Closes the socket and frees the client; accepts NULL. Sends nothing. */
+void lm_wsc_close(struct lm_wsc *c);
+
+/*
+ * GET `path` from 127.0.0.1:`port` with "Connection: close". Handles Content-Length, chunked
+ * and read-to-EOF bodies. Returns 0 with *status and *body (malloc'ed, NUL-terminated, caller
+ * frees; *body_len may be NULL). Returns -ETIMEDOUT, -EMSGSIZE above LM_WSC_HTTP_BODY_MAX,
+ * -EPROTO for a malformed response, or a socket -errno (-ECONNREFUSED when nothing listens).
+ */
+int lm_wsc_http_get(uint16_t port, const char *path, int timeout_ms, int *status, char **body,
+		    size_t *body_len);
+
+#endif /* LM_WS_CLIENT_H */
