@@ -17,6 +17,8 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Set by the loader from sysconf(_SC_PAGESIZE) before load. */
 const volatile __u32 lm_page_shift = 12;
+/* Benchmarks only: the process whose renames lm_bench turns into events (0: none). */
+const volatile __u32 lm_bench_tgid = 0;
 
 /* Inner map template; the loader sizes it and creates one per possible CPU. */
 struct lm_ring {
@@ -230,6 +232,33 @@ int BPF_PROG(lm_oom_old, int pid)
 		e->target_pid = pid;
 		e->comm[0] = '\0';
 	}
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/*
+ * Benchmarks only (loaded and attached just with --bench-tgid): every prctl(PR_SET_NAME) of
+ * the benchmark's process becomes an EXEC- or EXIT-shaped event through the same per-CPU
+ * rings, so a tight loop can drive the whole pipeline far beyond this host's fork rate.
+ * A rename's first comm byte picks the type: 'x' EXIT, else EXEC. Other processes return
+ * after one comparison.
+ */
+SEC("tp_btf/task_rename")
+int BPF_PROG(lm_bench, struct task_struct *task, const char *comm)
+{
+	struct lm_event *e;
+	char first = 0;
+	__u16 type;
+
+	if (BPF_CORE_READ(task, tgid) != lm_bench_tgid || !lm_bench_tgid)
+		return 0;
+	bpf_probe_read_kernel(&first, 1, comm);
+	type = first == 'x' ? LM_EV_EXIT : LM_EV_EXEC;
+	e = lm_reserve(type);
+	if (!e)
+		return 0;
+	lm_fill_task(e, task);
+	bpf_probe_read_kernel_str(&e->comm, sizeof(e->comm), comm);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

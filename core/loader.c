@@ -18,7 +18,7 @@
 #include "core/log.h"
 #include "lifemon.skel.h"
 
-#define LM_LOAD_MAX_LINKS 4
+#define LM_LOAD_MAX_LINKS 5
 
 struct lm_load {
 	struct lifemon *skel;
@@ -136,6 +136,8 @@ int lm_load_open(const struct lm_load_opts *opts, struct lm_load **out)
 		goto out;
 	}
 	l->skel->rodata->lm_page_shift = __builtin_ctzl(page);
+	l->skel->rodata->lm_bench_tgid = opts->bench_tgid;
+	bpf_program__set_autoload(l->skel->progs.lm_bench, opts->bench_tgid != 0);
 	/*
 	 * Only the outer map is sized: libbpf 1.1 crashes resizing an inner-map template (its
 	 * obj pointer is NULL), and the kernel's bpf_map_meta_equal() ignores max_entries for

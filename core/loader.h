@@ -16,6 +16,7 @@ struct lm_load;
 
 struct lm_load_opts {
 	uint32_t ring_bytes; /* per-CPU ring size: a power of two and a page multiple */
+	uint32_t bench_tgid; /* benchmarks only: also attach lm_bench for this process; 0 = no */
 };
 
 /* Kernel-side totals, summed over CPUs, indexed by LM_EV_*. */

@@ -45,6 +45,7 @@ struct lm_main_cfg {
 	struct lm_config_listen listen;
 	const char *output;
 	uint64_t ring_bytes;
+	uint32_t bench_tgid;
 	int to_stdout;
 	int verbose;
 };
@@ -78,6 +79,7 @@ static const struct argp_option lm_main_options[] = {
 	{ "output", 'o', "FILE", 0, "Append each event as a JSON line to FILE", 0 },
 	{ "ring-size", 'r', "SIZE", 0, "Kernel ring buffer per CPU, power of two (default 4M)", 0 },
 	{ "verbose", 'v', NULL, 0, "Debug logging, libbpf and libwebsockets included", 0 },
+	{ "bench-tgid", 'B', "PID", OPTION_HIDDEN, "Benchmarks: turn PID's renames into events", 0 },
 	{ 0 }
 };
 
@@ -123,6 +125,11 @@ static error_t lm_main_parse_opt(int key, char *arg, struct argp_state *state)
 	case 'v':
 		cfg->verbose = 1;
 		return 0;
+	case 'B':
+		if (lm_config_parse_size(arg, INT32_MAX, &v) || !v)
+			lm_main_usage_error("bad --bench-tgid '%s': need a process id", arg);
+		cfg->bench_tgid = (uint32_t)v;
+		return 0;
 	case ARGP_KEY_ARG:
 		lm_main_usage_error("unexpected argument '%s'", arg);
 		return 0;
@@ -138,7 +145,7 @@ static error_t lm_main_parse_opt(int key, char *arg, struct argp_state *state)
 static void lm_main_check_option_names(int argc, char **argv)
 {
 	static const char *const longs[] = { "listen", "stdout", "output", "ring-size", "verbose",
-					     "help", "usage", "version" };
+					     "help", "usage", "version", "bench-tgid" };
 	int i;
 	size_t k;
 
@@ -157,7 +164,8 @@ static void lm_main_check_option_names(int argc, char **argv)
 				known |= strlen(longs[k]) == len && !strncmp(a + 2, longs[k], len);
 			bool takes_value = !strncmp(a + 2, "listen", len) ||
 					   !strncmp(a + 2, "output", len) ||
-					   !strncmp(a + 2, "ring-size", len);
+					   !strncmp(a + 2, "ring-size", len) ||
+					   !strncmp(a + 2, "bench-tgid", len);
 
 			if (!known)
 				lm_main_usage_error("unknown option '%.*s'", (int)len + 2, a);
@@ -480,6 +488,9 @@ int main(int argc, char **argv)
 			"process on this host", m.cfg.listen.host);
 
 	lo.ring_bytes = (uint32_t)m.cfg.ring_bytes;
+	lo.bench_tgid = m.cfg.bench_tgid;
+	if (lo.bench_tgid)
+		lm_warn("main", "benchmark mode: renames of pid %u become events", lo.bench_tgid);
 	err = lm_load_open(&lo, &m.load);
 	if (err)
 		goto out;

@@ -78,11 +78,17 @@ static void lm_ser_publish_slot(struct lm_ser *s)
 	struct lm_txt_slot *slot = lm_ring_pool_slot(s->o.pool, s->cur);
 	int i;
 
-	for (i = 0; i < s->o.sink_cnt; i++)
+	for (i = 0; i < s->o.sink_cnt; i++) {
+		/* finished writes free sink buffers; peeking the CQ costs no syscall */
+		lm_sink_reap(s->o.sinks[i]);
 		lm_sink_put(s->o.sinks[i], slot);
+	}
 	/* txt_ring holds every pool index, so the push cannot fail */
 	lm_ring_idx_push(s->o.txt_ring, s->cur);
 	s->cur = LM_SER_NO_SLOT;
+	/* wake ws per slot, not per batch: a batch can outlast the free slots, and ws returns
+	 * slots only when it runs */
+	s->o.publish(s->o.publish_ctx);
 }
 
 /* Serializes what ev_ring holds now. Returns the number of events taken. */
@@ -117,10 +123,8 @@ static uint64_t lm_ser_batch(struct lm_ser *s)
 	}
 	if (s->cur != LM_SER_NO_SLOT && lm_ring_pool_slot(s->o.pool, s->cur)->ev_cnt)
 		lm_ser_publish_slot(s);
-	if (taken) {
+	if (taken)
 		lm_stats_add(&s->o.stats->serialized, taken);
-		s->o.publish(s->o.publish_ctx);
-	}
 	return taken;
 }
 
