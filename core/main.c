@@ -38,7 +38,7 @@
 #define LM_POOL_SLOTS (LM_BCAST_SLOTS + 64)
 #define LM_IDX_RING_SLOTS 512 /* > LM_POOL_SLOTS: every index fits, pushes never fail */
 #define LM_SINK_BUF_BYTES (256 * 1024)
-#define LM_SINK_BUF_CNT 4
+#define LM_SINK_BUF_CNT 8
 #define LM_SUMMARY_EVERY_S 10
 
 struct lm_main_cfg {
@@ -46,6 +46,9 @@ struct lm_main_cfg {
 	const char *output;
 	uint64_t ring_bytes;
 	uint32_t bench_tgid;
+	uint32_t ws_slow_ms;
+	uint64_t output_max_bytes;
+	uint32_t output_keep;
 	int to_stdout;
 	int verbose;
 };
@@ -61,7 +64,6 @@ struct lm_main {
 	struct lm_sink *sinks[LM_SER_MAX_SINKS];
 	int sink_ids[LM_SER_MAX_SINKS];
 	int sink_cnt;
-	int out_fd;
 	int wake_fd;
 	struct lm_reader *reader;
 	struct lm_ser *ser;
@@ -70,6 +72,7 @@ struct lm_main {
 };
 
 static volatile sig_atomic_t lm_main_signal;
+static volatile sig_atomic_t lm_main_hup;
 
 const char *argp_program_version = "lifemon " LM_VERSION;
 
@@ -77,6 +80,9 @@ static const struct argp_option lm_main_options[] = {
 	{ "listen", 'l', "ADDR:PORT", 0, "Serve /ws, /metrics, /healthz here (default 127.0.0.1:8080)", 0 },
 	{ "stdout", 's', NULL, 0, "Print each event as a JSON line on stdout", 0 },
 	{ "output", 'o', "FILE", 0, "Append each event as a JSON line to FILE", 0 },
+	{ "output-max-bytes", 'm', "SIZE", 0, "Rotate FILE when it would pass SIZE (default: never)", 0 },
+	{ "output-keep", 'k', "N", 0, "Rotated files kept: FILE.1 .. FILE.N (default 5)", 0 },
+	{ "ws-slow-ms", 'w', "MS", 0, "Close a WebSocket client still behind MS after losing events (default 10000)", 0 },
 	{ "ring-size", 'r', "SIZE", 0, "Kernel ring buffer per CPU, power of two (default 4M)", 0 },
 	{ "verbose", 'v', NULL, 0, "Debug logging, libbpf and libwebsockets included", 0 },
 	{ "bench-tgid", 'B', "PID", OPTION_HIDDEN, "Benchmarks: turn PID's renames into events", 0 },
@@ -125,6 +131,21 @@ static error_t lm_main_parse_opt(int key, char *arg, struct argp_state *state)
 	case 'v':
 		cfg->verbose = 1;
 		return 0;
+	case 'm':
+		if (lm_config_parse_size(arg, 1ULL << 50, &v) || v < 65536)
+			lm_main_usage_error("bad --output-max-bytes '%s': need a size of at least 64K", arg);
+		cfg->output_max_bytes = v;
+		return 0;
+	case 'k':
+		if (lm_config_parse_size(arg, 1000, &v) || !v || strpbrk(arg, "KkMmGg"))
+			lm_main_usage_error("bad --output-keep '%s': need a count from 1 to 1000", arg);
+		cfg->output_keep = (uint32_t)v;
+		return 0;
+	case 'w':
+		if (lm_config_parse_size(arg, 3600 * 1000, &v) || v < 100 || strpbrk(arg, "KkMmGg"))
+			lm_main_usage_error("bad --ws-slow-ms '%s': need milliseconds from 100 to 3600000", arg);
+		cfg->ws_slow_ms = (uint32_t)v;
+		return 0;
 	case 'B':
 		if (lm_config_parse_size(arg, INT32_MAX, &v) || !v)
 			lm_main_usage_error("bad --bench-tgid '%s': need a process id", arg);
@@ -145,7 +166,8 @@ static error_t lm_main_parse_opt(int key, char *arg, struct argp_state *state)
 static void lm_main_check_option_names(int argc, char **argv)
 {
 	static const char *const longs[] = { "listen", "stdout", "output", "ring-size", "verbose",
-					     "help", "usage", "version", "bench-tgid" };
+					     "help", "usage", "version", "bench-tgid",
+					     "output-max-bytes", "output-keep", "ws-slow-ms" };
 	int i;
 	size_t k;
 
@@ -165,7 +187,10 @@ static void lm_main_check_option_names(int argc, char **argv)
 			bool takes_value = !strncmp(a + 2, "listen", len) ||
 					   !strncmp(a + 2, "output", len) ||
 					   !strncmp(a + 2, "ring-size", len) ||
-					   !strncmp(a + 2, "bench-tgid", len);
+					   !strncmp(a + 2, "bench-tgid", len) ||
+					   !strncmp(a + 2, "output-max-bytes", len) ||
+					   !strncmp(a + 2, "output-keep", len) ||
+					   !strncmp(a + 2, "ws-slow-ms", len);
 
 			if (!known)
 				lm_main_usage_error("unknown option '%.*s'", (int)len + 2, a);
@@ -176,9 +201,9 @@ static void lm_main_check_option_names(int argc, char **argv)
 			continue;
 		}
 		for (k = 1; a[k]; k++) {
-			if (!strchr("svV?lor", a[k]))
+			if (!strchr("svV?lormkw", a[k]))
 				lm_main_usage_error("unknown option '-%c'", a[k]);
-			if (strchr("lor", a[k])) {
+			if (strchr("lormkw", a[k])) {
 				if (!a[k + 1] && ++i >= argc)
 					lm_main_usage_error("option '-%c' needs a value", a[k]);
 				break;
@@ -189,7 +214,10 @@ static void lm_main_check_option_names(int argc, char **argv)
 
 static void lm_main_on_signal(int sig)
 {
-	lm_main_signal = sig;
+	if (sig == SIGHUP)
+		lm_main_hup = 1;
+	else
+		lm_main_signal = sig;
 }
 
 static int lm_main_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -269,8 +297,14 @@ static int lm_main_add_sink(struct lm_main *m, int fd, enum lm_stats_sink_id id)
 		.buf_cnt = LM_SINK_BUF_CNT,
 		.notify_fd = m->wake_fd,
 	};
-	int err = lm_sink_open(&so, &m->stats, &m->sinks[m->sink_cnt]);
+	int err;
 
+	if (id == LM_STATS_SINK_FILE) {
+		so.path = m->cfg.output;
+		so.max_bytes = m->cfg.output_max_bytes;
+		so.keep = m->cfg.output_keep;
+	}
+	err = lm_sink_open(&so, &m->stats, &m->sinks[m->sink_cnt]);
 	if (err)
 		return err;
 	m->sink_ids[m->sink_cnt++] = id;
@@ -312,16 +346,9 @@ static int lm_main_build(struct lm_main *m)
 		}
 	}
 	if (cfg->output) {
-		m->out_fd = open(cfg->output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-		if (m->out_fd < 0) {
-			err = -errno;
-			lm_err("main", "cannot open --output %s: %s", cfg->output, strerror(-err));
-			return err;
-		}
-		err = lm_main_add_sink(m, m->out_fd, LM_STATS_SINK_FILE);
+		err = lm_main_add_sink(m, -1, LM_STATS_SINK_FILE);
 		if (err) {
-			lm_err("main", "cannot set up the file sink for %s (io_uring): %s",
-			       cfg->output, strerror(-err));
+			lm_err("main", "cannot open --output %s: %s", cfg->output, strerror(-err));
 			return err;
 		}
 	}
@@ -338,8 +365,6 @@ static void lm_main_teardown(struct lm_main *m)
 	lm_ws_close(m->ws);
 	for (i = 0; i < m->sink_cnt; i++)
 		lm_sink_close(m->sinks[i]);
-	if (m->out_fd >= 0)
-		close(m->out_fd);
 	lm_ring_pool_close(m->pool);
 	lm_ring_idx_close(m->free_ring);
 	lm_ring_idx_close(m->txt_ring);
@@ -372,6 +397,15 @@ static int lm_main_wait(struct lm_main *m)
 	while (!lm_main_signal) {
 		/* interrupted early by SIGINT/SIGTERM: the only unblocked thread is this one */
 		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+		if (lm_main_hup) {
+			int i;
+
+			lm_main_hup = 0;
+			for (i = 0; i < m->sink_cnt; i++)
+				if (m->sink_ids[i] == LM_STATS_SINK_FILE)
+					lm_sink_request_reopen(m->sinks[i]);
+			lm_info("main", "SIGHUP: reopening %s", m->cfg.output ? m->cfg.output : "nothing");
+		}
 		if (lm_reader_has_failed(m->reader) || lm_ser_has_failed(m->ser)) {
 			lm_err("main", "a pipeline thread failed; shutting down");
 			return -EIO;
@@ -424,7 +458,7 @@ int main(int argc, char **argv)
 		       "Events go to WebSocket clients at ws://ADDR:PORT/ws, to stdout with\n"
 		       "--stdout and to FILE with --output; counters at /metrics.",
 	};
-	struct lm_main m = { .out_fd = -1, .wake_fd = -1 };
+	struct lm_main m = { .wake_fd = -1 };
 	struct lm_load_opts lo;
 	struct lm_reader_opts ro;
 	struct lm_ser_opts so = { 0 };
@@ -435,6 +469,8 @@ int main(int argc, char **argv)
 	int err, i;
 
 	m.cfg.ring_bytes = 4 << 20;
+	m.cfg.ws_slow_ms = 10000;
+	m.cfg.output_keep = 5;
 	lm_config_parse_listen("127.0.0.1:8080", &m.cfg.listen, &(const char *){ NULL });
 	argp_err_exit_status = LM_EXIT_USAGE;
 	lm_main_check_option_names(argc, argv);
@@ -467,6 +503,7 @@ int main(int argc, char **argv)
 		.free_ring = m.free_ring,
 		.pool = m.pool,
 		.bcast_cap = LM_BCAST_SLOTS,
+		.slow_ms = m.cfg.ws_slow_ms,
 		.stats = &m.stats,
 		.metrics = lm_main_metrics,
 		.metrics_ctx = &m,
@@ -523,6 +560,7 @@ int main(int argc, char **argv)
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
 	err = lm_ws_start(m.ws);
 	if (!err)
@@ -531,6 +569,7 @@ int main(int argc, char **argv)
 		err = lm_reader_start(m.reader);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	pthread_sigmask(SIG_UNBLOCK, &block, NULL);
 	if (err) {
 		lm_err("main", "cannot start pipeline threads: %s", strerror(-err));

@@ -117,6 +117,12 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 			lm_stats_printf(&o, "lifemon_sink_errors_total{sink=\"%s\"} %" PRIu64 "\n",
 					lm_stats_sink_name[k], lm_stats_get(&s->sink[k].errors));
 
+	lm_stats_head(&o, "lifemon_sink_stalls_total", "counter",
+		      "Times a sink's device stayed busy past 20 ms and it began dropping.");
+	for (k = 0; k < LM_STATS_SINK_CNT; k++)
+		if (v->sink_enabled[k])
+			lm_stats_printf(&o, "lifemon_sink_stalls_total{sink=\"%s\"} %" PRIu64 "\n",
+					lm_stats_sink_name[k], lm_stats_get(&s->sink[k].slow));
 	lm_stats_head(&o, "lifemon_ws_published_total", "counter",
 		      "Events entered into the WebSocket broadcast ring.");
 	lm_stats_printf(&o, "lifemon_ws_published_total %" PRIu64 "\n",
@@ -139,6 +145,10 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 		      "WebSocket upgrades refused (wrong path or foreign origin).");
 	lm_stats_printf(&o, "lifemon_ws_refused_total %" PRIu64 "\n",
 			lm_stats_get(&s->ws_refused));
+	lm_stats_head(&o, "lifemon_ws_slow_disconnects_total", "counter",
+		      "WebSocket clients closed because they stayed behind after losing events.");
+	lm_stats_printf(&o, "lifemon_ws_slow_disconnects_total %" PRIu64 "\n",
+			lm_stats_get(&s->ws_slow_disconnects));
 	lm_stats_head(&o, "lifemon_http_requests_total", "counter", "HTTP requests answered.");
 	lm_stats_printf(&o, "lifemon_http_requests_total %" PRIu64 "\n",
 			lm_stats_get(&s->http_requests));

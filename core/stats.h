@@ -28,6 +28,7 @@ struct lm_stats_sink {
 	_Atomic uint64_t dropped;	/* events the sink could not take */
 	_Atomic uint64_t bytes;		/* bytes written */
 	_Atomic uint64_t errors;	/* failed writes */
+	_Atomic uint64_t slow;		/* waits for the device that timed out */
 };
 
 struct lm_stats {
@@ -46,6 +47,7 @@ struct lm_stats {
 	_Atomic uint64_t ws_clients;		/* connected WebSocket clients (gauge) */
 	_Atomic uint64_t ws_connections;	/* WebSocket connections accepted */
 	_Atomic uint64_t ws_refused;		/* upgrades refused (path, origin) */
+	_Atomic uint64_t ws_slow_disconnects;	/* clients closed for staying behind */
 	_Atomic uint64_t http_requests;		/* HTTP requests answered */
 };
 

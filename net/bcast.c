@@ -86,24 +86,33 @@ uint64_t lm_bcast_behind(const struct lm_bcast *b, const struct lm_bcast_cursor 
 	return b->head - c->pos;
 }
 
+void lm_bcast_catch_up(const struct lm_bcast *b, struct lm_bcast_cursor *c,
+		       struct lm_bcast_loss *loss)
+{
+	const struct lm_bcast_entry *e;
+
+	loss->cnt = 0;
+	if (c->pos >= b->tail)
+		return;
+	/* the entries it had not read were evicted: report their seqs, skip to the tail */
+	e = &b->e[b->tail & (b->cap - 1)];
+	c->pos = b->tail;
+	if (e->first_seq > c->next_seq) {
+		loss->first_seq = c->next_seq;
+		loss->last_seq = e->first_seq - 1;
+		loss->cnt = e->first_seq - c->next_seq;
+	}
+	c->next_seq = e->first_seq;
+}
+
 const struct lm_bcast_entry *lm_bcast_next(const struct lm_bcast *b, struct lm_bcast_cursor *c,
 					   struct lm_bcast_loss *loss)
 {
 	const struct lm_bcast_entry *e;
 
-	loss->cnt = 0;
+	lm_bcast_catch_up(b, c, loss);
 	if (c->pos >= b->head)
 		return NULL;
-	if (c->pos < b->tail) {
-		/* the entries it had not read were evicted: report their seqs, skip to the tail */
-		e = &b->e[b->tail & (b->cap - 1)];
-		c->pos = b->tail;
-		if (e->first_seq > c->next_seq) {
-			loss->first_seq = c->next_seq;
-			loss->last_seq = e->first_seq - 1;
-			loss->cnt = e->first_seq - c->next_seq;
-		}
-	}
 	e = &b->e[c->pos & (b->cap - 1)];
 	c->pos++;
 	c->next_seq = e->last_seq + 1;

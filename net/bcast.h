@@ -56,6 +56,14 @@ void lm_bcast_cursor_init(const struct lm_bcast *b, struct lm_bcast_cursor *c);
 uint64_t lm_bcast_behind(const struct lm_bcast *b, const struct lm_bcast_cursor *c);
 
 /*
+ * If entries the cursor had not read were evicted, moves it to the oldest entry kept and
+ * fills *loss with the seqs it missed; else sets loss->cnt to 0. Lets the owner account a
+ * client's loss when it happens, even if the client never reads again.
+ */
+void lm_bcast_catch_up(const struct lm_bcast *b, struct lm_bcast_cursor *c,
+		       struct lm_bcast_loss *loss);
+
+/*
  * Returns the next entry for the cursor and advances it, or NULL when it is up to date.
  * If entries the cursor had not read were evicted, it first skips to the oldest one kept
  * and fills *loss (cnt 0 when nothing was missed). The entry stays valid until the next push.

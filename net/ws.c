@@ -28,7 +28,11 @@ struct lm_ws_client {
 	struct lm_bcast_cursor cur;
 	struct lm_bcast_loss pending;	/* loss to announce before the next message */
 	struct lm_ws_client *prev, *next;
+	struct lws *wsi;
+	uint64_t behind_since_ms;	/* first loss not yet caught up from; 0 = keeping up */
+	uint64_t lost;			/* events this client missed, for the close reason */
 	bool is_ws;			/* established WebSocket (in the client list) */
+	bool closing;			/* closed for being slow; the next writable ends it */
 	unsigned char notice[LWS_PRE + 192];
 };
 
@@ -37,6 +41,7 @@ struct lm_ws {
 	struct lws_context *ctx;
 	struct lm_bcast *bcast;
 	struct lm_ws_client *clients;	/* established /ws clients */
+	lws_sorted_usec_list_t sul;	/* periodic slow-client check */
 	char *scratch;			/* LWS_PRE + response bodies, lm-ws thread only */
 	pthread_t thread;
 	bool started;
@@ -67,9 +72,41 @@ static void lm_ws_lws_log(int level, const char *line)
 		lm_dbg("lws", "%.*s", (int)n, line);
 }
 
+static uint64_t lm_ws_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Accounts, when it happens, the loss of a client the ring has overtaken (it may never
+ * read again), merging it into the notice it will get before its next message.
+ */
+static void lm_ws_account_loss(struct lm_ws *ws, struct lm_ws_client *c)
+{
+	struct lm_bcast_loss loss;
+
+	lm_bcast_catch_up(ws->bcast, &c->cur, &loss);
+	if (!loss.cnt)
+		return;
+	if (!c->pending.cnt)
+		c->pending = loss;
+	else {
+		c->pending.last_seq = loss.last_seq;
+		c->pending.cnt += loss.cnt;
+	}
+	c->lost += loss.cnt;
+	lm_stats_add(&ws->o.stats->ws_dropped, loss.cnt);
+	if (!c->behind_since_ms)
+		c->behind_since_ms = lm_ws_now_ms();
+}
+
 /* Moves every slot the serializer published into the broadcast ring. */
 static void lm_ws_take_published(struct lm_ws *ws)
 {
+	struct lm_ws_client *c;
 	bool any = false;
 	uint32_t idx;
 
@@ -88,8 +125,11 @@ static void lm_ws_take_published(struct lm_ws *ws)
 		lm_stats_add(&ws->o.stats->ws_published, e.ev_cnt);
 		any = true;
 	}
-	if (any)
-		lws_callback_on_writable_all_protocol(ws->ctx, &lm_ws_protocols[0]);
+	if (!any)
+		return;
+	for (c = ws->clients; c; c = c->next)
+		lm_ws_account_loss(ws, c);
+	lws_callback_on_writable_all_protocol(ws->ctx, &lm_ws_protocols[0]);
 }
 
 static int lm_ws_respond(struct lws *wsi, unsigned int status, const char *type,
@@ -170,9 +210,10 @@ refuse:
 	return 1;
 }
 
-static void lm_ws_client_add(struct lm_ws *ws, struct lm_ws_client *c)
+static void lm_ws_client_add(struct lm_ws *ws, struct lm_ws_client *c, struct lws *wsi)
 {
 	lm_bcast_cursor_init(ws->bcast, &c->cur);
+	c->wsi = wsi;
 	c->is_ws = true;
 	c->prev = NULL;
 	c->next = ws->clients;
@@ -205,6 +246,8 @@ static int lm_ws_write_next(struct lws *wsi, struct lm_ws *ws, struct lm_ws_clie
 	struct lm_txt_slot *slot;
 	int n;
 
+	if (c->closing)
+		return -1; /* sends the close frame with the reason set by lm_ws_check_slow */
 	if (c->pending.cnt) {
 		n = lm_json_lost((char *)c->notice + LWS_PRE, sizeof(c->notice) - LWS_PRE,
 				 c->pending.first_seq, c->pending.last_seq, c->pending.cnt,
@@ -233,9 +276,38 @@ static int lm_ws_write_next(struct lws *wsi, struct lm_ws *ws, struct lm_ws_clie
 	    (int)slot->len)
 		return -1;
 	lm_stats_add(&ws->o.stats->ws_delivered, e->ev_cnt);
+	/* back within a quarter ring of the newest: no longer at risk */
+	if (c->behind_since_ms && lm_bcast_behind(ws->bcast, &c->cur) <= ws->o.bcast_cap / 4)
+		c->behind_since_ms = 0;
 	if (lm_bcast_behind(ws->bcast, &c->cur))
 		lws_callback_on_writable(wsi);
 	return 0;
+}
+
+/* Every 500 ms: close clients that lost events and have not caught up for slow_ms. */
+static void lm_ws_check_slow(lws_sorted_usec_list_t *sul)
+{
+	struct lm_ws *ws = lws_container_of(sul, struct lm_ws, sul);
+	uint64_t now = lm_ws_now_ms();
+	struct lm_ws_client *c;
+
+	for (c = ws->clients; c; c = c->next) {
+		char reason[96];
+		int n;
+
+		if (c->closing || !c->behind_since_ms || now - c->behind_since_ms < ws->o.slow_ms)
+			continue;
+		n = snprintf(reason, sizeof(reason), "too slow: %llu events missed",
+			     (unsigned long long)c->lost);
+		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)reason,
+				 (size_t)n);
+		c->closing = true;
+		lm_stats_add(&ws->o.stats->ws_slow_disconnects, 1);
+		lws_callback_on_writable(c->wsi);
+		/* a client that never reads never becomes writable: drop it after 2 s anyway */
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
+	}
+	lws_sul_schedule(ws->ctx, 0, &ws->sul, lm_ws_check_slow, 500 * LWS_US_PER_MS);
 }
 
 static int lm_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -251,7 +323,7 @@ static int lm_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		return lm_ws_filter_upgrade(wsi, ws);
 	case LWS_CALLBACK_ESTABLISHED:
-		lm_ws_client_add(ws, c);
+		lm_ws_client_add(ws, c, wsi);
 		return 0;
 	case LWS_CALLBACK_CLOSED:
 		lm_ws_client_del(ws, c);
@@ -342,14 +414,6 @@ static bool lm_ws_clients_done(const struct lm_ws *ws)
 	return true;
 }
 
-static uint64_t lm_ws_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Shutdown: publish the last slots and let clients take them, up to flush_ms. */
 static void lm_ws_flush(struct lm_ws *ws)
 {
@@ -369,6 +433,8 @@ static void *lm_ws_main(void *arg)
 	struct lm_ws *ws = arg;
 
 	pthread_setname_np(pthread_self(), "lm-ws");
+	if (ws->o.slow_ms)
+		lws_sul_schedule(ws->ctx, 0, &ws->sul, lm_ws_check_slow, 500 * LWS_US_PER_MS);
 	/* acquire: pairs with lm_ws_stop's release, made after the serializer was joined,
 	 * so the last slots it pushed are in txt_ring for the flush */
 	while (!atomic_load_explicit(&ws->stop, memory_order_acquire)) {

@@ -30,6 +30,7 @@ struct lm_ws_opts {
 	struct lm_idx_ring *free_ring;	/* produced by this thread */
 	struct lm_txt_pool *pool;
 	uint32_t bcast_cap;		/* slots kept for clients: a power of two */
+	uint32_t slow_ms;		/* close a client still far behind this long after a loss */
 	struct lm_stats *stats;
 	lm_ws_metrics_fn metrics;
 	void *metrics_ctx;

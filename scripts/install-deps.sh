@@ -13,6 +13,8 @@ pkgs=(
 	libcmocka-dev libjansson-dev libssl-dev curl procps util-linux
 	# benchmarks and peers
 	bpftrace forkstat hyperfine
+	# promtool, to lint /metrics in tests
+	prometheus
 )
 
 if [ "$(id -u)" -ne 0 ]; then
