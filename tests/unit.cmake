@@ -24,7 +24,17 @@ target_link_libraries(test_config PRIVATE lm_warnings lm_config lm_mock_log PkgC
 add_executable(test_bcast tests/test_bcast.c)
 target_link_libraries(test_bcast PRIVATE lm_warnings lm_bcast lm_mock_log PkgConfig::CMOCKA)
 
-foreach(t test_json test_wstatus test_ring test_config test_bcast)
+add_executable(test_http tests/test_http.c)
+target_link_libraries(test_http PRIVATE lm_warnings lm_http lm_mock_log PkgConfig::CMOCKA)
+
+add_executable(test_stats tests/test_stats.c)
+target_link_libraries(test_stats PRIVATE lm_warnings lm_stats lm_mock_log PkgConfig::CMOCKA)
+
+add_executable(test_sink tests/test_sink.c)
+target_link_libraries(test_sink PRIVATE lm_warnings lm_sink lm_mock_log PkgConfig::CMOCKA
+  Threads::Threads)
+
+foreach(t test_json test_wstatus test_ring test_config test_bcast test_http test_stats test_sink)
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES LABELS unit TIMEOUT 120)
 endforeach()
