@@ -225,7 +225,13 @@ const char *lm_load_variant(const struct lm_load *l)
 	return l->variant;
 }
 
-static int lm_load_sum(const struct lm_load *l, int map_fd, uint64_t *out)
+int lm_load_cpu_cnt(const struct lm_load *l)
+{
+	return l->ncpus;
+}
+
+/* Sums a per-CPU counter map into out[type]; keeps the per-CPU values if per_cpu_out. */
+static int lm_load_sum(const struct lm_load *l, int map_fd, uint64_t *out, uint64_t *per_cpu_out)
 {
 	uint64_t *per_cpu = NULL;
 	int err = 0;
@@ -242,8 +248,11 @@ static int lm_load_sum(const struct lm_load *l, int map_fd, uint64_t *out)
 			goto out;
 		}
 		out[key] = 0;
-		for (c = 0; c < l->ncpus; c++)
+		for (c = 0; c < l->ncpus; c++) {
 			out[key] += per_cpu[c];
+			if (per_cpu_out)
+				per_cpu_out[c * LM_EV_TYPE_CNT + key] = per_cpu[c];
+		}
 	}
 out:
 	free(per_cpu);
@@ -254,9 +263,10 @@ int lm_load_read_counters(const struct lm_load *l, struct lm_load_counters *out)
 {
 	int err;
 
-	err = lm_load_sum(l, bpf_map__fd(l->skel->maps.lm_seen), out->seen);
+	err = lm_load_sum(l, bpf_map__fd(l->skel->maps.lm_seen), out->seen, NULL);
 	if (!err)
-		err = lm_load_sum(l, bpf_map__fd(l->skel->maps.lm_drops), out->dropped);
+		err = lm_load_sum(l, bpf_map__fd(l->skel->maps.lm_drops), out->dropped,
+				  out->dropped_cpu);
 	return err;
 }
 

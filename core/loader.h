@@ -23,6 +23,8 @@ struct lm_load_opts {
 struct lm_load_counters {
 	uint64_t seen[LM_EV_TYPE_CNT];
 	uint64_t dropped[LM_EV_TYPE_CNT];
+	/* optional, caller-owned: ncpus * LM_EV_TYPE_CNT drops, [cpu * LM_EV_TYPE_CNT + type] */
+	uint64_t *dropped_cpu;
 };
 
 /*
@@ -47,7 +49,13 @@ const int *lm_load_ring_fds(const struct lm_load *l);
 /* Which program variants were chosen, for the startup log line. */
 const char *lm_load_variant(const struct lm_load *l);
 
-/* Sums the per-CPU counters. Returns 0 or -errno from the map lookup. Any thread. */
+/* Possible CPUs: the number of rings and of per-CPU counter slots. */
+int lm_load_cpu_cnt(const struct lm_load *l);
+
+/*
+ * Sums the per-CPU counters, and fills out->dropped_cpu if set. Returns 0, -ENOMEM or
+ * -errno from the map lookup. Any thread.
+ */
 int lm_load_read_counters(const struct lm_load *l, struct lm_load_counters *out);
 
 /* Detaches and frees everything; accepts NULL. */

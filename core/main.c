@@ -257,14 +257,17 @@ static int lm_main_metrics(void *ctx, uint32_t bcast_len, uint32_t bcast_cap, ch
 {
 	struct lm_main *m = ctx;
 	struct lm_stats_view v = { 0 };
-	struct lm_load_counters k;
+	struct lm_load_counters k = { 0 };
 	struct rusage ru;
-	int i;
+	int i, n;
 
-	if (!lm_load_read_counters(m->load, &k)) {
+	v.ncpus = lm_load_cpu_cnt(m->load);
+	k.dropped_cpu = calloc((size_t)v.ncpus * LM_EV_TYPE_CNT, sizeof(*k.dropped_cpu));
+	if (k.dropped_cpu && !lm_load_read_counters(m->load, &k)) {
 		v.kernel_ok = 1;
 		memcpy(v.kernel_seen, k.seen, sizeof(k.seen));
 		memcpy(v.kernel_dropped, k.dropped, sizeof(k.dropped));
+		v.kernel_dropped_cpu = k.dropped_cpu;
 	}
 	v.ev_ring_fill = lm_ring_ev_fill(m->ev_ring);
 	v.ev_ring_cap = lm_ring_ev_capacity(m->ev_ring);
@@ -280,7 +283,9 @@ static int lm_main_metrics(void *ctx, uint32_t bcast_len, uint32_t bcast_cap, ch
 				(double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 	v.start_time_seconds = m->start_time_s;
 	v.attached = 1;
-	return lm_stats_render(&m->stats, &v, buf, cap);
+	n = lm_stats_render(&m->stats, &v, buf, cap);
+	free(k.dropped_cpu);
+	return n;
 }
 
 static void lm_main_publish(void *ctx)
@@ -376,7 +381,7 @@ static void lm_main_teardown(struct lm_main *m)
 /* Total events lost anywhere, for the periodic summary. */
 static uint64_t lm_main_lost(struct lm_main *m, uint64_t *kernel)
 {
-	struct lm_load_counters k;
+	struct lm_load_counters k = { 0 };
 	uint64_t lost = 0;
 	int t;
 

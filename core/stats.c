@@ -74,6 +74,15 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 			      "Events lost in the kernel because a ring buffer was full.");
 		lm_stats_by_type(&o, "lifemon_kernel_dropped_total", v->kernel_dropped);
 	}
+	if (v->kernel_ok && v->kernel_dropped_cpu) {
+		lm_stats_head(&o, "lifemon_kernel_cpu_dropped_total", "counter",
+			      "Events lost in the kernel because a ring buffer was full, by CPU.");
+		for (k = 0; k < v->ncpus; k++)
+			for (t = 1; t < LM_EV_TYPE_CNT; t++)
+				lm_stats_printf(&o, "lifemon_kernel_cpu_dropped_total{cpu=\"%d\","
+						"type=\"%s\"} %" PRIu64 "\n", k, lm_stats_type[t],
+						v->kernel_dropped_cpu[k * LM_EV_TYPE_CNT + t]);
+	}
 	lm_stats_head(&o, "lifemon_read_total", "counter",
 		      "Events read from the kernel ring buffers, by type.");
 	lm_stats_by_type(&o, "lifemon_read_total", read);

@@ -73,6 +73,8 @@ struct lm_stats_view {
 	int kernel_ok;				/* 0 if the kernel counters could not be read */
 	uint64_t kernel_seen[LM_EV_TYPE_CNT];
 	uint64_t kernel_dropped[LM_EV_TYPE_CNT];
+	const uint64_t *kernel_dropped_cpu;	/* ncpus * LM_EV_TYPE_CNT, or NULL */
+	int ncpus;
 	uint32_t ev_ring_fill, ev_ring_cap;
 	uint32_t txt_ring_fill, txt_ring_cap;
 	uint32_t bcast_len, bcast_cap;

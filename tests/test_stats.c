@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 static char buf[64 * 1024];
+static const uint64_t cpu_drops[2 * LM_EV_TYPE_CNT] = { 0, 1, 2, 0, 0, 3, 4, 0 };
 
 static void fill(struct lm_stats *s, struct lm_stats_view *v)
 {
@@ -33,6 +34,8 @@ static void fill(struct lm_stats *s, struct lm_stats_view *v)
 		lm_stats_set(&s->read[t], 1000 * t);
 	}
 	v->kernel_ok = 1;
+	v->kernel_dropped_cpu = cpu_drops;
+	v->ncpus = 2;
 	lm_stats_set(&s->serialized, 6000);
 	lm_stats_set(&s->sink[LM_STATS_SINK_FILE].delivered, 5990);
 	lm_stats_set(&s->sink[LM_STATS_SINK_FILE].dropped, 10);
@@ -74,6 +77,8 @@ static void test_stats_renders_counters(void **state)
 	assert_true(sample(buf, "lifemon_events_total{type=\"oom_kill\"}") == 3007);
 	assert_true(sample(buf, "lifemon_kernel_dropped_total{type=\"exit\"}") == 7);
 	assert_true(sample(buf, "lifemon_read_total{type=\"exit\"}") == 2000);
+	assert_true(sample(buf, "lifemon_kernel_cpu_dropped_total{cpu=\"0\",type=\"exit\"}") == 2);
+	assert_true(sample(buf, "lifemon_kernel_cpu_dropped_total{cpu=\"1\",type=\"exec\"}") == 3);
 	assert_true(sample(buf, "lifemon_serialized_total") == 6000);
 	assert_true(sample(buf, "lifemon_sink_delivered_total{sink=\"file\"}") == 5990);
 	assert_true(sample(buf, "lifemon_sink_dropped_total{sink=\"file\"}") == 10);
