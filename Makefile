@@ -4,7 +4,7 @@ BUILD_DIR := build
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all deps build run test clean
+.PHONY: all deps build run test test-asan test-tsan clean
 
 all: build
 
@@ -20,6 +20,18 @@ run: deps build
 
 test: deps build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure
+
+# Sanitizer builds of lifemon and the modules; the integration tests drive the sanitized binary.
+test-asan: deps
+	cmake --preset asan
+	cmake --build build-asan -j$(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		ctest --test-dir build-asan --output-on-failure
+
+test-tsan: deps
+	cmake --preset tsan
+	cmake --build build-tsan -j$(JOBS)
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build-tsan --output-on-failure
 
 clean:
 	rm -rf build build-*

@@ -514,10 +514,11 @@ int main(int argc, char **argv)
 		.metrics_ctx = &m,
 	};
 	err = lm_ws_open(&wo, &m.ws);
-	if (err == -EADDRINUSE) {
-		fprintf(stderr, "lifemon: cannot listen on %s:%u: address in use or not local; "
-			"stop the other server or pick another with --listen\n",
-			m.cfg.listen.host, m.cfg.listen.port);
+	if (err == -EADDRINUSE || err == -EADDRNOTAVAIL || err == -EACCES) {
+		fprintf(stderr, "lifemon: cannot listen on %s%s%s:%u: %s; stop the other server or "
+			"pick another address with --listen\n",
+			strchr(m.cfg.listen.host, ':') ? "[" : "", m.cfg.listen.host,
+			strchr(m.cfg.listen.host, ':') ? "]" : "", m.cfg.listen.port, strerror(-err));
 		lm_main_teardown(&m);
 		return LM_EXIT_USAGE;
 	}

@@ -13,6 +13,30 @@
 
 #include <ck_ring.h>
 
+/*
+ * ck_ring orders its slots with ck_pr fences written in inline assembly, which ThreadSanitizer
+ * cannot see. Under TSan only, the same edges are stated per slot: the producer releases a
+ * slot before publishing it and acquires it when it reserves it again; the consumer checks
+ * the ring is non-empty (so that release already happened), acquires the slot, copies it,
+ * then releases it for reuse. Other builds compile none of this.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define LM_RING_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LM_RING_TSAN 1
+#endif
+#endif
+#ifdef LM_RING_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define lm_ring_tsan_acquire(p) __tsan_acquire(p)
+#define lm_ring_tsan_release(p) __tsan_release(p)
+#else
+#define lm_ring_tsan_acquire(p) ((void)(p))
+#define lm_ring_tsan_release(p) ((void)(p))
+#endif
+
 _Static_assert(sizeof(struct lm_event) == 96, "lm_event ABI size");
 _Static_assert(offsetof(struct lm_event, comm) == 80, "lm_event comm offset");
 _Static_assert(offsetof(struct lm_event, exit_status) == 32, "lm_event exit_status offset");
@@ -75,19 +99,34 @@ void lm_ring_ev_close(struct lm_ev_ring *r)
 
 struct lm_rec *lm_ring_ev_reserve(struct lm_ev_ring *r)
 {
-	return ck_ring_enqueue_reserve_spsc_lm_rec(&r->ring, r->buf);
+	struct lm_rec *slot = ck_ring_enqueue_reserve_spsc_lm_rec(&r->ring, r->buf);
+
+	if (slot)
+		lm_ring_tsan_acquire(slot);
+	return slot;
 }
 
 void lm_ring_ev_commit(struct lm_ev_ring *r)
 {
+	lm_ring_tsan_release(&r->buf[r->ring.p_tail & r->ring.mask]);
 	/* release: the slot bytes written after reserve become visible before the new tail */
 	ck_ring_enqueue_commit_spsc(&r->ring);
 }
 
 bool lm_ring_ev_pop(struct lm_ev_ring *r, struct lm_rec *out)
 {
+	struct lm_rec *slot = &r->buf[r->ring.c_head & r->ring.mask];
+
+#ifdef LM_RING_TSAN
+	if (!ck_ring_size(&r->ring))
+		return false;
+#endif
+	lm_ring_tsan_acquire(slot);
 	/* acquire: pairs with the producer's commit; the slot is complete once the tail says so */
-	return ck_ring_dequeue_spsc_lm_rec(&r->ring, r->buf, out);
+	if (!ck_ring_dequeue_spsc_lm_rec(&r->ring, r->buf, out))
+		return false;
+	lm_ring_tsan_release(slot);
+	return true;
 }
 
 uint32_t lm_ring_ev_fill(const struct lm_ev_ring *r)
@@ -130,19 +169,32 @@ void lm_ring_idx_close(struct lm_idx_ring *r)
 
 bool lm_ring_idx_push(struct lm_idx_ring *r, uint32_t idx)
 {
-	struct lm_idx v = { .v = idx };
+	struct lm_idx *slot = ck_ring_enqueue_reserve_spsc_lm_idx(&r->ring, r->buf);
 
+	if (!slot)
+		return false;
+	lm_ring_tsan_acquire(slot);
+	slot->v = idx;
+	lm_ring_tsan_release(slot);
 	/* release: whatever the pusher wrote into slot idx is visible to the popper */
-	return ck_ring_enqueue_spsc_lm_idx(&r->ring, r->buf, &v);
+	ck_ring_enqueue_commit_spsc(&r->ring);
+	return true;
 }
 
 bool lm_ring_idx_pop(struct lm_idx_ring *r, uint32_t *idx)
 {
+	struct lm_idx *slot = &r->buf[r->ring.c_head & r->ring.mask];
 	struct lm_idx v;
 
+#ifdef LM_RING_TSAN
+	if (!ck_ring_size(&r->ring))
+		return false;
+#endif
+	lm_ring_tsan_acquire(slot);
 	/* acquire: pairs with the push; the slot's contents are complete */
 	if (!ck_ring_dequeue_spsc_lm_idx(&r->ring, r->buf, &v))
 		return false;
+	lm_ring_tsan_release(slot);
 	*idx = v.v;
 	return true;
 }

@@ -7,8 +7,12 @@
  */
 #include "net/ws.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,6 +357,39 @@ static const struct lws_protocols lm_ws_protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 } /* terminator */
 };
 
+/*
+ * Binds the address once with the options lws uses, to report EADDRINUSE/EADDRNOTAVAIL
+ * precisely (lws only says it failed, and leaks on that path).
+ */
+static int lm_ws_probe_bind(const char *host, uint16_t port)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	socklen_t len;
+	int fd, one = 1, err = 0;
+
+	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(port);
+		len = sizeof(*a4);
+	} else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(port);
+		len = sizeof(*a6);
+	} else {
+		return -EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 int lm_ws_open(const struct lm_ws_opts *opts, struct lm_ws **out)
 {
 	struct lws_context_creation_info info;
@@ -362,6 +399,9 @@ int lm_ws_open(const struct lm_ws_opts *opts, struct lm_ws **out)
 	*out = NULL;
 	if (!opts->txt_ring || !opts->free_ring || !opts->pool || !opts->metrics)
 		return -EINVAL;
+	err = lm_ws_probe_bind(opts->host, opts->port);
+	if (err)
+		return err;
 	ws = calloc(1, sizeof(*ws));
 	if (!ws)
 		return -ENOMEM;

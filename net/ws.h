@@ -41,7 +41,8 @@ uint32_t lm_ws_headroom_bytes(void);
 
 /*
  * Creates the server and binds the listening socket (main thread, before BPF attach).
- * Returns 0, -EADDRINUSE when the address cannot be bound, -EINVAL, -ENOMEM.
+ * Returns 0, -EADDRINUSE (port taken), -EADDRNOTAVAIL (address not on this host) or another
+ * -errno from bind(2), -EINVAL, -ENOMEM.
  */
 int lm_ws_open(const struct lm_ws_opts *opts, struct lm_ws **out);
 

@@ -19,3 +19,10 @@ foreach(it events oom shutdown cli)
 endforeach()
 # it_events makes a multi-threaded child.
 target_link_libraries(it_events PRIVATE Threads::Threads)
+
+# The harness is not under test: sanitizers apply to lifemon (and the unit-tested modules),
+# while the harness forks threaded children, which TSan does not support.
+foreach(t lm_itutil it_events it_oom it_shutdown it_cli)
+  target_compile_options(${t} PRIVATE -fno-sanitize=all)
+  target_link_options(${t} PRIVATE -fno-sanitize=all)
+endforeach()
