@@ -17,6 +17,12 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* Set by the loader from sysconf(_SC_PAGESIZE) before load. */
 const volatile __u32 lm_page_shift = 12;
+/*
+ * Wake the reader only once a ring holds this much; below it the reader's 5 ms poll drains
+ * it. A wakeup is an irq_work (a self-IPI, and a VM exit on virtual machines) per event, the
+ * largest per-event cost at storm rates. Set by the loader to a quarter of the ring.
+ */
+const volatile __u64 lm_wakeup_bytes = 0;
 /* Benchmarks only: the process whose renames lm_bench turns into events (0: none). */
 const volatile __u32 lm_bench_tgid = 0;
 
@@ -66,8 +72,11 @@ static __always_inline void lm_count(void *map, __u32 type)
 		*cnt += 1;
 }
 
-/* Reserves a record in this CPU's ring, counting the attempt and any failure. */
-static __always_inline struct lm_event *lm_reserve(__u32 type)
+/*
+ * Reserves a record in this CPU's ring, counting the attempt and any failure. *ringp gets
+ * the ring for lm_submit.
+ */
+static __always_inline struct lm_event *lm_reserve(__u32 type, void **ringp)
 {
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct lm_event *e;
@@ -84,6 +93,7 @@ static __always_inline struct lm_event *lm_reserve(__u32 type)
 		lm_count(&lm_drops, type);
 		return NULL;
 	}
+	*ringp = ring;
 	e->ts_ns = bpf_ktime_get_boot_ns();
 	e->version = LM_EVENT_VERSION;
 	e->type = type;
@@ -98,6 +108,15 @@ static __always_inline struct lm_event *lm_reserve(__u32 type)
 	return e;
 }
 
+static __always_inline void lm_submit(struct lm_event *e, void *ring)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (!lm_wakeup_bytes || bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= lm_wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
+}
+
 static __always_inline void lm_fill_task(struct lm_event *e, struct task_struct *p)
 {
 	e->pid = BPF_CORE_READ(p, tgid);
@@ -109,13 +128,14 @@ static __always_inline void lm_fill_task(struct lm_event *e, struct task_struct 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(lm_exec, struct task_struct *p)
 {
-	struct lm_event *e = lm_reserve(LM_EV_EXEC);
+	void *ring = NULL;
+	struct lm_event *e = lm_reserve(LM_EV_EXEC, &ring);
 
 	if (!e)
 		return 0;
 	lm_fill_task(e, p);
 	BPF_CORE_READ_STR_INTO(&e->comm, p, comm);
-	bpf_ringbuf_submit(e, 0);
+	lm_submit(e, ring);
 	return 0;
 }
 
@@ -123,7 +143,8 @@ int BPF_PROG(lm_exec, struct task_struct *p)
 static __always_inline int lm_on_exit(struct task_struct *p)
 {
 	struct task_struct *leader = BPF_CORE_READ(p, group_leader);
-	struct lm_event *e = lm_reserve(LM_EV_EXIT);
+	void *ring = NULL;
+	struct lm_event *e = lm_reserve(LM_EV_EXIT, &ring);
 	__u32 flags;
 
 	if (!e)
@@ -137,7 +158,7 @@ static __always_inline int lm_on_exit(struct task_struct *p)
 		e->exit_status = BPF_CORE_READ(leader, exit_code);
 	/* The leader's comm is the process name; a last worker thread may have renamed itself. */
 	BPF_CORE_READ_STR_INTO(&e->comm, leader, comm);
-	bpf_ringbuf_submit(e, 0);
+	lm_submit(e, ring);
 	return 0;
 }
 
@@ -200,13 +221,14 @@ static __always_inline void lm_fill_victim(struct lm_event *e, struct task_struc
 SEC("tp_btf/mark_victim")
 int BPF_PROG(lm_oom, struct task_struct *victim, __u32 uid)
 {
-	struct lm_event *e = lm_reserve(LM_EV_OOM);
+	void *ring = NULL;
+	struct lm_event *e = lm_reserve(LM_EV_OOM, &ring);
 
 	if (!e)
 		return 0;
 	lm_fill_victim(e, victim);
 	e->uid = uid;
-	bpf_ringbuf_submit(e, 0);
+	lm_submit(e, ring);
 	return 0;
 }
 
@@ -218,7 +240,8 @@ SEC("tp_btf/mark_victim")
 int BPF_PROG(lm_oom_old, int pid)
 {
 	struct task_struct *cur = (struct task_struct *)bpf_get_current_task_btf();
-	struct lm_event *e = lm_reserve(LM_EV_OOM);
+	void *ring = NULL;
+	struct lm_event *e = lm_reserve(LM_EV_OOM, &ring);
 
 	if (!e)
 		return 0;
@@ -232,7 +255,7 @@ int BPF_PROG(lm_oom_old, int pid)
 		e->target_pid = pid;
 		e->comm[0] = '\0';
 	}
-	bpf_ringbuf_submit(e, 0);
+	lm_submit(e, ring);
 	return 0;
 }
 
@@ -246,6 +269,7 @@ int BPF_PROG(lm_oom_old, int pid)
 SEC("tp_btf/task_rename")
 int BPF_PROG(lm_bench, struct task_struct *task, const char *comm)
 {
+	void *ring = NULL;
 	struct lm_event *e;
 	char first = 0;
 	__u16 type;
@@ -254,11 +278,11 @@ int BPF_PROG(lm_bench, struct task_struct *task, const char *comm)
 		return 0;
 	bpf_probe_read_kernel(&first, 1, comm);
 	type = first == 'x' ? LM_EV_EXIT : LM_EV_EXEC;
-	e = lm_reserve(type);
+	e = lm_reserve(type, &ring);
 	if (!e)
 		return 0;
 	lm_fill_task(e, task);
 	bpf_probe_read_kernel_str(&e->comm, sizeof(e->comm), comm);
-	bpf_ringbuf_submit(e, 0);
+	lm_submit(e, ring);
 	return 0;
 }

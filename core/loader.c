@@ -137,6 +137,8 @@ int lm_load_open(const struct lm_load_opts *opts, struct lm_load **out)
 	}
 	l->skel->rodata->lm_page_shift = __builtin_ctzl(page);
 	l->skel->rodata->lm_bench_tgid = opts->bench_tgid;
+	/* the reader drains every ring each 5 ms; a quarter-full ring wakes it at once */
+	l->skel->rodata->lm_wakeup_bytes = opts->ring_bytes / 4;
 	bpf_program__set_autoload(l->skel->progs.lm_bench, opts->bench_tgid != 0);
 	/*
 	 * Only the outer map is sized: libbpf 1.1 crashes resizing an inner-map template (its

@@ -27,6 +27,8 @@
  * events up to this much later.
  */
 #define LM_READER_WINDOW_NS (10 * 1000 * 1000ULL)
+/* Every ring is drained at least this often; see lm_reader_main. */
+#define LM_READER_POLL_MS 5
 
 /*
  * Records drained from one CPU's ring wait here, in ring order, until the merge releases
@@ -232,8 +234,14 @@ static void *lm_reader_main(void *arg)
 	pthread_setname_np(pthread_self(), "lm-reader");
 	/* acquire: pairs with lm_reader_stop's release; nothing else is published with it */
 	while (!atomic_load_explicit(&r->stop, memory_order_acquire)) {
-		/* with records staged, come back within the window to release them */
-		n = ring_buffer__poll(r->rb, r->staged ? (int)(LM_READER_WINDOW_NS / 1000000) : 100);
+		/*
+		 * The programs wake us only when a ring is a quarter full (a wakeup per event
+		 * costs the traced task an irq_work); otherwise every ring is drained each
+		 * LM_READER_POLL_MS, well inside the reorder window that holds events anyway.
+		 */
+		n = ring_buffer__poll(r->rb, LM_READER_POLL_MS);
+		if (n >= 0 || n == -EINTR)
+			n = ring_buffer__consume(r->rb);
 		if (n < 0 && n != -EINTR) {
 			r->err = n;
 			goto out;
