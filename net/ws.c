@@ -307,8 +307,13 @@ static void lm_ws_check_slow(lws_sorted_usec_list_t *sul)
 				 (size_t)n);
 		c->closing = true;
 		lm_stats_add(&ws->o.stats->ws_slow_disconnects, 1);
+		if (lws_send_pipe_choked(c->wsi)) {
+			/* it cannot even take the close frame: drop the connection now */
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+			continue;
+		}
 		lws_callback_on_writable(c->wsi);
-		/* a client that never reads never becomes writable: drop it after 2 s anyway */
+		/* the close frame goes out on the next writable; drop it after 2 s regardless */
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
 	}
 	lws_sul_schedule(ws->ctx, 0, &ws->sul, lm_ws_check_slow, 500 * LWS_US_PER_MS);
