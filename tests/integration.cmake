@@ -10,7 +10,7 @@ add_library(lm_itutil STATIC tests/ws_client.c tests/it_util.c)
 target_link_libraries(lm_itutil PRIVATE lm_warnings
   PUBLIC PkgConfig::LIBCRYPTO PkgConfig::JANSSON)
 
-foreach(it events oom shutdown cli)
+foreach(it events oom shutdown cli storm slow_client metrics)
   add_executable(it_${it} tests/it_${it}.c)
   target_link_libraries(it_${it} PRIVATE lm_warnings lm_itutil)
   add_test(NAME it_${it} COMMAND it_${it} $<TARGET_FILE:lifemon>)
@@ -22,7 +22,13 @@ target_link_libraries(it_events PRIVATE Threads::Threads)
 
 # The harness is not under test: sanitizers apply to lifemon (and the unit-tested modules),
 # while the harness forks threaded children, which TSan does not support.
-foreach(t lm_itutil it_events it_oom it_shutdown it_cli)
+foreach(t lm_itutil it_events it_oom it_shutdown it_cli it_storm it_slow_client it_metrics)
   target_compile_options(${t} PRIVATE -fno-sanitize=all)
   target_link_options(${t} PRIVATE -fno-sanitize=all)
 endforeach()
+
+# it_storm, it_slow_client and it_metrics use ports 18091-18096; their /ws readers run on threads.
+target_link_libraries(it_storm PRIVATE Threads::Threads)
+target_link_libraries(it_slow_client PRIVATE Threads::Threads)
+# Storm plus a 300k-event synthetic load, each waiting for idle books: longer than the rest.
+set_tests_properties(it_storm PROPERTIES TIMEOUT 240)

@@ -1236,3 +1236,307 @@ bool lm_it_bpf_entry_has_pid(const json_t *entry, pid_t pid)
 			return true;
 	return false;
 }
+
+/* --- /metrics samples --- */
+
+int lm_it_metrics_fetch(uint16_t port, int timeout_ms, char **body)
+{
+	char *b = NULL;
+	int err, st = 0;
+
+	err = lm_wsc_http_get(port, "/metrics", timeout_ms, &st, &b, NULL);
+	if (err)
+		return err;
+	if (st != 200) {
+		free(b);
+		return -EPROTO;
+	}
+	*body = b;
+	return 0;
+}
+
+bool lm_it_metric(const char *body, const char *series, double *v)
+{
+	size_t n = strlen(series);
+	const char *p = body;
+
+	while (p && *p) {
+		if (!strncmp(p, series, n) && p[n] == ' ') {
+			char *end;
+			double d;
+
+			errno = 0;
+			d = strtod(p + n + 1, &end);
+			if (end == p + n + 1 || errno || (*end != '\n' && *end != ' ' && *end))
+				return false;
+			*v = d;
+			return true;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return false;
+}
+
+/* --- accounting /ws reader --- */
+
+struct lm_it_acct {
+	struct lm_wsc *ws;
+	bool allow_lost;
+	bool have_seq;
+	struct lm_it_acct_stats st;
+	struct lm_it_acct_rec *recs; /* every valid event, in arrival order */
+	size_t nrecs, caprecs;
+	unsigned int nnotes;
+	char notes[IT_MAX_NOTES][384]; /* the first problems, reported by lm_it_acct_report */
+};
+
+static void it_acct_problem(struct lm_it_acct *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void it_acct_problem(struct lm_it_acct *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	a->st.problems++;
+	if (a->nnotes == IT_MAX_NOTES)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(a->notes[a->nnotes], sizeof(a->notes[0]), fmt, ap);
+	va_end(ap);
+	a->nnotes++;
+}
+
+/* Like it_escape, into the caller's buffer: the reader may run on any thread. */
+static const char *it_acct_escape(const char *s, size_t len, char *buf, size_t cap)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len && i < 200 && o + 5 < cap; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+			buf[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", ch);
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static void it_acct_lost(struct lm_it_acct *a, const json_t *ev, const char *line, size_t len)
+{
+	json_t *jf = json_object_get(ev, "first_seq"), *jl = json_object_get(ev, "last_seq");
+	json_t *jc = json_object_get(ev, "count");
+	const char *reason = lm_it_jstr(ev, "reason");
+	long long f, l, c;
+	char esc[1024];
+
+	it_acct_escape(line, len, esc, sizeof(esc));
+	if (!a->allow_lost)
+		it_acct_problem(a, "LOST notice although no loss is expected: %s", esc);
+	if (!json_is_integer(jf) || !json_is_integer(jl) || !json_is_integer(jc)) {
+		it_acct_problem(a, "LOST notice without integer first_seq/last_seq/count: %s", esc);
+		return;
+	}
+	f = json_integer_value(jf);
+	l = json_integer_value(jl);
+	c = json_integer_value(jc);
+	if (f < 1 || l < f || c != l - f + 1)
+		it_acct_problem(a, "LOST notice: count must be last_seq - first_seq + 1 >= 1: %s",
+				esc);
+	if (!reason || (strcmp(reason, "slow_client") && strcmp(reason, "sink_full")))
+		it_acct_problem(a, "LOST notice: reason must be slow_client or sink_full: %s", esc);
+	if (json_object_size(ev) != 5)
+		it_acct_problem(a,
+				"LOST notice: want exactly type, first_seq, last_seq, count, "
+				"reason: %s",
+				esc);
+	if (a->have_seq && f != a->st.last_seq + 1)
+		it_acct_problem(a,
+				"LOST notice starts at %lld, but the last seq accounted for is "
+				"%lld: %s",
+				f, a->st.last_seq, esc);
+	if (!a->have_seq)
+		a->st.first_seq = f;
+	a->have_seq = true;
+	if (l > a->st.last_seq)
+		a->st.last_seq = l;
+	a->st.lost_notices++;
+	if (c > 0) {
+		a->st.lost_count += (uint64_t)c;
+		if (reason && !strcmp(reason, "slow_client"))
+			a->st.lost_slow += (uint64_t)c;
+	}
+}
+
+static void it_acct_line(struct lm_it_acct *a, const char *s, size_t len)
+{
+	struct lm_it_acct_rec *r;
+	json_error_t jerr;
+	const char *type, *comm;
+	char why[160], esc[1024];
+	long long seq;
+	json_t *ev;
+
+	ev = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!ev || !json_is_object(ev)) {
+		it_acct_problem(a, "line is not a strict JSON object (%s): %s",
+				ev ? "not an object" : jerr.text,
+				it_acct_escape(s, len, esc, sizeof(esc)));
+		json_decref(ev);
+		return;
+	}
+	type = lm_it_jstr(ev, "type");
+	if (type && !strcmp(type, "LOST")) {
+		it_acct_lost(a, ev, s, len);
+		json_decref(ev);
+		return;
+	}
+	if (!lm_it_event_is_valid(ev, why, sizeof(why))) {
+		it_acct_problem(a, "schema: %s: %s", why, it_acct_escape(s, len, esc, sizeof(esc)));
+		json_decref(ev);
+		return;
+	}
+	seq = lm_it_jint(ev, "seq", 0);
+	if (a->have_seq && seq != a->st.last_seq + 1)
+		it_acct_problem(a, "seq %lld after %lld without a LOST notice covering the gap: %s",
+				seq, a->st.last_seq, it_acct_escape(s, len, esc, sizeof(esc)));
+	if (!a->have_seq)
+		a->st.first_seq = seq;
+	a->have_seq = true;
+	if (seq > a->st.last_seq)
+		a->st.last_seq = seq;
+	a->st.events++;
+	if (a->nrecs == a->caprecs) {
+		size_t cap = a->caprecs ? a->caprecs * 2 : 4096;
+		struct lm_it_acct_rec *nr = realloc(a->recs, cap * sizeof(*nr));
+
+		if (!nr) {
+			it_acct_problem(a, "out of memory keeping %zu events", a->nrecs);
+			json_decref(ev);
+			return;
+		}
+		a->recs = nr;
+		a->caprecs = cap;
+	}
+	r = &a->recs[a->nrecs++];
+	memset(r, 0, sizeof(*r));
+	r->seq = seq;
+	r->pid = (pid_t)lm_it_jint(ev, "pid", -1);
+	r->ppid = (pid_t)lm_it_jint(ev, "ppid", -1);
+	r->type = !strcmp(type, "EXEC") ? 'E' : !strcmp(type, "EXIT") ? 'X' : 'O';
+	comm = lm_it_jstr(ev, "comm");
+	snprintf(r->comm, sizeof(r->comm), "%s", comm ? comm : "");
+	json_decref(ev);
+}
+
+int lm_it_acct_open(uint16_t port, bool allow_lost, struct lm_it_acct **out)
+{
+	struct lm_wsc_opts o = {.port = port, .path = "/ws", .timeout_ms = 5000};
+	struct lm_it_acct *a;
+	int err, st = 0;
+
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->allow_lost = allow_lost;
+	err = lm_wsc_connect(&o, &a->ws, &st);
+	if (err) {
+		free(a);
+		return err;
+	}
+	*out = a;
+	return 0;
+}
+
+int lm_it_acct_pump(struct lm_it_acct *a, int timeout_ms)
+{
+	const char *msg, *p, *end, *nl;
+	char esc[1024];
+	size_t len;
+	int r, lines = 0;
+
+	if (a->st.dead)
+		return a->st.dead;
+	r = lm_wsc_recv(a->ws, timeout_ms, &msg, &len);
+	if (r == -ETIMEDOUT)
+		return 0;
+	if (r == LM_WSC_OP_CLOSE) {
+		a->st.close_code = lm_wsc_close_code(a->ws);
+		snprintf(
+		    a->st.close_reason, sizeof(a->st.close_reason), "%.*s",
+		    (int)(len < sizeof(a->st.close_reason) ? len : sizeof(a->st.close_reason) - 1),
+		    msg ? msg : "");
+		a->st.dead = -ECONNRESET;
+		return a->st.dead;
+	}
+	if (r < 0) {
+		it_acct_problem(a, "ws receive failed: %s (%s)", strerror(-r),
+				lm_wsc_errmsg(a->ws));
+		a->st.dead = r;
+		return r;
+	}
+	if (r != LM_WSC_OP_TEXT) {
+		it_acct_problem(a, "non-text message (opcode %d, %zu bytes)", r, len);
+		return 0;
+	}
+	a->st.messages++;
+	if (len == 0 || msg[len - 1] != '\n')
+		it_acct_problem(a, "text message does not end with \\n: %s",
+				it_acct_escape(msg, len, esc, sizeof(esc)));
+	for (p = msg, end = msg + len; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			nl = end;
+		if (nl == p) {
+			it_acct_problem(a, "empty line inside a message");
+			continue;
+		}
+		it_acct_line(a, p, (size_t)(nl - p));
+		lines++;
+	}
+	return lines;
+}
+
+void lm_it_acct_get_stats(const struct lm_it_acct *a, struct lm_it_acct_stats *st)
+{
+	*st = a->st;
+}
+
+const struct lm_it_acct_rec *lm_it_acct_recs(const struct lm_it_acct *a, size_t *n)
+{
+	*n = a->nrecs;
+	return a->recs;
+}
+
+unsigned int lm_it_acct_report(struct lm_it_acct *a, const char *who)
+{
+	unsigned int i, n = (unsigned int)a->st.problems;
+
+	for (i = 0; i < a->nnotes; i++)
+		lm_it_fail("%s: %s", who, a->notes[i]);
+	if (a->st.problems > a->nnotes)
+		lm_it_fail("%s: %llu more problem(s) not shown", who,
+			   (unsigned long long)(a->st.problems - a->nnotes));
+	a->nnotes = 0;
+	a->st.problems = 0;
+	return n;
+}
+
+void lm_it_acct_close(struct lm_it_acct *a)
+{
+	if (!a)
+		return;
+	if (!a->st.dead)
+		lm_wsc_send_close(a->ws, 1000);
+	lm_wsc_close(a->ws);
+	free(a->recs);
+	free(a);
+}
+
+int lm_it_read_file(const char *path, char **text, size_t *len)
+{
+	return it_read_file(path, text, len);
+}

@@ -248,4 +248,82 @@ const json_t *lm_it_bpf_find_id(const json_t *arr, uint32_t id);
 /* True if the entry's "pids" array (bpftool built with skeletons) names pid. */
 bool lm_it_bpf_entry_has_pid(const json_t *entry, pid_t pid);
 
+/*
+ * Reads a whole file (at most 256 MiB). Returns 0 and *text (malloc'ed, NUL-terminated,
+ * caller frees) with *len (may be NULL), or -errno (-EFBIG above the cap). Any thread.
+ */
+int lm_it_read_file(const char *path, char **text, size_t *len);
+
+/* --- /metrics samples --- */
+
+/*
+ * GET /metrics from 127.0.0.1:<port>. Returns 0 and *body (malloc'ed, NUL-terminated, caller
+ * frees); -EPROTO when the status is not 200; else the lm_wsc_http_get error (-ETIMEDOUT,
+ * -ECONNREFUSED, ...). Any thread (each call has its own socket).
+ */
+int lm_it_metrics_fetch(uint16_t port, int timeout_ms, char **body);
+
+/*
+ * Value of the sample line whose text before the value is exactly `series`: a bare name or
+ * a name with labels as lifemon prints them (lifemon_read_total{type="exec"}). Returns true
+ * and *v, or false when no line matches or its value is not a number. Any thread.
+ */
+bool lm_it_metric(const char *body, const char *series, double *v);
+
+/* --- accounting /ws reader: loss is allowed but must be announced in-band --- */
+
+/* One event as the accounting reader keeps it. */
+struct lm_it_acct_rec {
+	long long seq;
+	pid_t pid;
+	pid_t ppid;
+	char type;     /* 'E' EXEC, 'X' EXIT, 'O' OOM_KILL */
+	char comm[31]; /* the decoded comm, NUL-terminated, truncated to 30 bytes */
+};
+
+struct lm_it_acct_stats {
+	long long first_seq; /* first seq accounted for (an event's or a LOST first_seq); 0: none */
+	long long last_seq;  /* last seq accounted for (same) */
+	uint64_t events;     /* valid events received */
+	uint64_t lost_notices; /* LOST lines */
+	uint64_t lost_count;   /* sum of their "count" */
+	uint64_t lost_slow;    /* of lost_count, notices with reason "slow_client" */
+	uint64_t messages;     /* text messages */
+	uint64_t problems;     /* stream problems, see lm_it_acct_report */
+	uint16_t close_code;   /* the server's close code; 0 while it has not closed */
+	char close_reason[124];
+	int dead; /* 0 while the stream works, else the error that ended it */
+};
+
+struct lm_it_acct;
+
+/*
+ * Connects to ws://127.0.0.1:<port>/ws (no Origin) for a reader that checks every line
+ * strictly (jansson, event schema) and accounts for every seq: each event must carry the seq
+ * after the last one accounted for, and a LOST notice must start right there and have
+ * count == last_seq - first_seq + 1 and a known reason. With `allow_lost` false any LOST notice
+ * is a problem too. Every event is kept as a lm_it_acct_rec. An instance belongs to the thread
+ * that uses it (one at a time) and never calls lm_it_fail: lm_it_acct_report does, on the main
+ * thread. Returns 0 and *out, or the lm_wsc_connect error.
+ */
+int lm_it_acct_open(uint16_t port, bool allow_lost, struct lm_it_acct **out);
+
+/*
+ * Reads for up to timeout_ms, returning after the first text message. Returns the number of
+ * lines it held (events and notices), 0 on timeout, or a negative error once the stream is
+ * dead (a close from the server is recorded in the stats, not as a problem).
+ */
+int lm_it_acct_pump(struct lm_it_acct *a, int timeout_ms);
+
+void lm_it_acct_get_stats(const struct lm_it_acct *a, struct lm_it_acct_stats *st);
+
+/* The events kept so far, in arrival order; valid until the next pump. */
+const struct lm_it_acct_rec *lm_it_acct_recs(const struct lm_it_acct *a, size_t *n);
+
+/* Reports the problems seen (lm_it_fail, prefixed with `who`). Returns their number. */
+unsigned int lm_it_acct_report(struct lm_it_acct *a, const char *who);
+
+/* Sends a close frame (if the stream is alive), closes and frees; accepts NULL. */
+void lm_it_acct_close(struct lm_it_acct *a);
+
 #endif /* LM_IT_UTIL_H */

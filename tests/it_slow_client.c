@@ -1,0 +1,514 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Integration test, the slow-client policy: client A (raw socket, tiny SO_RCVBUF) never reads,
+ * client B reads on its own thread. Under paced --bench-tgid load lifemon counts A's losses,
+ * keeps B whole, stays under 64 MiB RSS, drops A after --ws-slow-ms, and serves client C.
+ * Root only; the main thread owns lifemon, A, C and the children.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/it_util.h"
+
+#define IT_PORT 18093
+#define SLOW_MS 3000
+#define SLOW_MS_STR "3000"
+#define DISCONNECT_SLACK_MS 3000 /* A is gone within SLOW_MS + this of its first loss */
+#define EARLY_SLACK_MS 500	 /* ... and not before SLOW_MS - this (we observe by polling) */
+#define RSS_LIMIT_KB (64 * 1024)
+#define BENCH_RENAMES 200000
+#define BENCH_BURST 500	    /* renames between pauses: paced so that B can keep up */
+#define BENCH_PAUSE_US 8000 /* ~60k renames/s: the load lasts past SLOW_MS */
+#define TRICKLE_MS 250	    /* a real /bin/true this often while A is being dropped */
+#define MAX_TRICKLE 200
+#define LOAD_MS 60000
+#define A_RCVBUF 4096
+
+/* --- client B: reads on its own thread --- */
+
+struct reader {
+	struct lm_it_acct *acct; /* owned by the thread while it runs */
+	pthread_t thr;
+	bool running;
+	atomic_bool stop;
+	atomic_int marker;	/* pid of our child whose EXIT the main thread waits for */
+	atomic_int marker_seen; /* == marker once that EXIT has arrived */
+	atomic_bool dead;
+	size_t scanned;	 /* records scanned for the marker; reader thread only */
+	int scanned_for; /* the marker they were scanned for; reader thread only */
+};
+
+static struct reader rb;
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	pid_t self = getpid();
+
+	while (!atomic_load(&r->stop)) {
+		const struct lm_it_acct_rec *recs;
+		size_t n;
+
+		if (lm_it_acct_pump(r->acct, 50) < 0) {
+			atomic_store(&r->dead, true);
+			break;
+		}
+		recs = lm_it_acct_recs(r->acct, &n);
+		if (atomic_load(&r->marker) != r->scanned_for) {
+			/* a new marker: its EXIT may have come in before the pid was posted */
+			r->scanned_for = atomic_load(&r->marker);
+			r->scanned = 0;
+		}
+		for (; r->scanned < n; r->scanned++) {
+			int m = atomic_load(&r->marker);
+
+			if (m && recs[r->scanned].type == 'X' && recs[r->scanned].pid == m &&
+			    recs[r->scanned].ppid == self)
+				atomic_store(&r->marker_seen, m);
+		}
+	}
+	return NULL;
+}
+
+static void reader_join(struct reader *r)
+{
+	if (!r->running)
+		return;
+	atomic_store(&r->stop, true);
+	pthread_join(r->thr, NULL);
+	r->running = false;
+}
+
+static void reader_cleanup(void *arg)
+{
+	(void)arg;
+	reader_join(&rb);
+	lm_it_acct_close(rb.acct);
+	rb.acct = NULL;
+}
+
+/* Runs /bin/true; returns its pid once B has its EXIT, or 0 after timeout_ms. */
+static pid_t reader_marker(int timeout_ms)
+{
+	int64_t deadline = lm_it_now_ms() + timeout_ms;
+	char *argv[] = {"/bin/true", NULL};
+	int st, err;
+	pid_t pid;
+
+	err = lm_it_spawn(argv, -1, -1, &pid);
+	LM_IT_ASSERT(!err, "spawn /bin/true: %s", strerror(-err));
+	atomic_store(&rb.marker, pid);
+	LM_IT_ASSERT(!lm_it_reap(pid, 10000, &st), "marker %d did not finish", pid);
+	while (atomic_load(&rb.marker_seen) != pid) {
+		if (lm_it_now_ms() >= deadline || atomic_load(&rb.dead))
+			return 0;
+		usleep(2000);
+	}
+	return pid;
+}
+
+/* --- client A: raw upgrade, then silence --- */
+
+/* RFC 6455 section 1.3's sample key and its accept value. */
+#define A_KEY "dGhlIHNhbXBsZSBub25jZQ=="
+#define A_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+static int a_fd = -1;
+
+static void a_cleanup(void *arg)
+{
+	(void)arg;
+	if (a_fd >= 0)
+		close(a_fd);
+	a_fd = -1;
+}
+
+/*
+ * Connects with SO_RCVBUF set before connect (so the window stays small), sends the upgrade
+ * and reads the 101 response byte by byte, leaving every frame after it unread.
+ */
+static int a_connect(uint16_t port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct timeval tv = {.tv_sec = 5};
+	int64_t deadline = lm_it_now_ms() + 5000;
+	char req[256], resp[2048];
+	int fd, rcv = A_RCVBUF;
+	size_t n = 0;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	LM_IT_ASSERT(fd >= 0, "socket: %s", strerror(errno));
+	LM_IT_ASSERT(!setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)), "SO_RCVBUF: %s",
+		     strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	LM_IT_ASSERT(!connect(fd, (struct sockaddr *)&sa, sizeof(sa)), "client A: connect: %s",
+		     strerror(errno));
+	snprintf(req, sizeof(req),
+		 "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nUpgrade: websocket\r\n"
+		 "Connection: Upgrade\r\nSec-WebSocket-Key: " A_KEY "\r\n"
+		 "Sec-WebSocket-Version: 13\r\n\r\n",
+		 port);
+	LM_IT_ASSERT(send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req),
+		     "client A: send: %s", strerror(errno));
+	while (n < 4 || memcmp(resp + n - 4, "\r\n\r\n", 4)) {
+		ssize_t r;
+
+		LM_IT_ASSERT(n + 1 < sizeof(resp) && lm_it_now_ms() < deadline,
+			     "client A: no complete upgrade response");
+		r = recv(fd, resp + n, 1, 0);
+		LM_IT_ASSERT(r == 1, "client A: reading the upgrade response: %s",
+			     r == 0 ? "EOF" : strerror(errno));
+		n++;
+	}
+	resp[n] = '\0';
+	LM_IT_ASSERT(!strncmp(resp, "HTTP/1.1 101", 12) && strcasestr(resp, A_ACCEPT),
+		     "client A: bad upgrade response: %.200s", resp);
+	return fd;
+}
+
+/*
+ * Reads what A's socket still holds until EOF or reset, then walks the server frames in it.
+ * Returns true if the connection ended within timeout_ms. *close_code is the code of a close
+ * frame found (0: none, the tail may be cut by a reset) and reason its text.
+ */
+static bool a_drain(int fd, int timeout_ms, uint16_t *close_code, char *reason, size_t rcap,
+		    size_t *bytes)
+{
+	int64_t deadline = lm_it_now_ms() + timeout_ms;
+	size_t cap = 1 << 20, n = 0, pos = 0, frames = 0;
+	unsigned char *buf = malloc(cap);
+	bool ended = false, bad = false;
+
+	LM_IT_ASSERT(buf, "out of memory");
+	*close_code = 0;
+	reason[0] = '\0';
+	while (!ended && lm_it_now_ms() < deadline) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t r;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		if (n == cap) {
+			unsigned char *nb = realloc(buf, cap * 2);
+
+			LM_IT_ASSERT(nb, "out of memory");
+			buf = nb;
+			cap *= 2;
+		}
+		r = recv(fd, buf + n, cap - n, MSG_DONTWAIT);
+		if (r > 0)
+			n += (size_t)r;
+		else if (r == 0 || errno == ECONNRESET || errno == EPIPE)
+			ended = true;
+		else if (errno != EAGAIN && errno != EINTR)
+			ended = true;
+	}
+	*bytes = n;
+	/* server frames: FIN/opcode, unmasked length (7, 16 or 64 bits), payload */
+	while (pos + 2 <= n && !bad) {
+		unsigned op = buf[pos] & 0x0f;
+		uint64_t len = buf[pos + 1] & 0x7f;
+		size_t hdr = 2, i;
+
+		if (buf[pos + 1] & 0x80 || buf[pos] & 0x70 || (op > 2 && op < 8) || op > 10) {
+			lm_it_fail("client A: invalid frame header %02x %02x at byte %zu", buf[pos],
+				   buf[pos + 1], pos);
+			bad = true;
+			break;
+		}
+		if (len == 126 || len == 127) {
+			size_t k = len == 126 ? 2 : 8;
+
+			if (pos + 2 + k > n)
+				break;
+			for (len = 0, i = 0; i < k; i++)
+				len = len << 8 | buf[pos + 2 + i];
+			hdr += k;
+		}
+		if (pos + hdr + len > n)
+			break; /* cut off by the reset */
+		if (op == 8) {
+			if (len >= 2) {
+				*close_code = (uint16_t)(buf[pos + hdr] << 8 | buf[pos + hdr + 1]);
+				snprintf(reason, rcap, "%.*s", (int)(len - 2),
+					 (const char *)buf + pos + hdr + 2);
+			} else {
+				*close_code = 1005;
+			}
+		}
+		frames++;
+		pos += hdr + (size_t)len;
+	}
+	lm_it_note("client A: %zu bytes left in its socket, %zu whole frames", n, frames);
+	free(buf);
+	return ended;
+}
+
+/* --- the load --- */
+
+struct bench_arg {
+	int go_rd, go_wr; /* the child waits for one byte on go_rd */
+};
+
+static int bench_child(void *arg)
+{
+	const struct bench_arg *a = arg;
+	struct timespec pause = {.tv_nsec = BENCH_PAUSE_US * 1000L};
+	long i;
+	char c;
+
+	close(a->go_wr);
+	if (read(a->go_rd, &c, 1) != 1)
+		return 3;
+	for (i = 0; i < BENCH_RENAMES; i++) {
+		if (prctl(PR_SET_NAME, (i & 1) ? "xbench" : "ebench") < 0)
+			return 4;
+		if (i % BENCH_BURST == BENCH_BURST - 1)
+			nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
+static long rss_kb(pid_t pid)
+{
+	char path[64], *text = NULL, *p;
+	long kb = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if (lm_it_read_file(path, &text, NULL))
+		return -1;
+	p = strstr(text, "\nVmRSS:");
+	if (p)
+		kb = strtol(p + 7, NULL, 10);
+	free(text);
+	return kb;
+}
+
+static struct lm_it_coll *coll_c;
+
+static void coll_cleanup(void *arg)
+{
+	(void)arg;
+	lm_it_coll_close(coll_c);
+	coll_c = NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_arg ba;
+	struct lm_it_proc *lm = NULL;
+	struct lm_it_acct_stats st;
+	const struct lm_it_acct_rec *recs;
+	pid_t trickle[MAX_TRICKLE], child, lm_pid, marker;
+	char pidstr[16], reason[128], buf[64];
+	const char *extra[] = {"--ws-slow-ms", SLOW_MS_STR, "--bench-tgid", pidstr, NULL};
+	int64_t t0, deadline, t_drop = 0, t_gone = 0, next_trickle, ms = 0;
+	long max_rss = 0, rss;
+	double dropped = 0, clients = 0, slow = 0, v;
+	size_t ntrickle = 0, n, i, renames = 0, bytes = 0;
+	bool child_done = false, ended;
+	uint16_t code;
+	int fds[2], err, status = 0;
+
+	lm_it_init("it_slow_client", argc, argv, 110);
+	lm_it_require_env();
+
+	LM_IT_ASSERT(pipe2(fds, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
+	ba.go_rd = fds[0];
+	ba.go_wr = fds[1];
+	err = lm_it_fork_fn(bench_child, &ba, &child);
+	LM_IT_ASSERT(!err, "fork: %s", strerror(-err));
+	close(fds[0]);
+	snprintf(pidstr, sizeof(pidstr), "%d", child);
+
+	err = lm_it_lifemon_start(IT_PORT, extra, false, &lm);
+	LM_IT_ASSERT(!err, "lifemon did not become healthy: %s", strerror(-err));
+	lm_pid = lm_it_proc_pid(lm);
+
+	err = lm_it_acct_open(IT_PORT, false, &rb.acct);
+	LM_IT_ASSERT(!err, "client B: ws connect: %s", strerror(-err));
+	lm_it_on_cleanup(reader_cleanup, NULL);
+	err = pthread_create(&rb.thr, NULL, reader_main, &rb);
+	LM_IT_ASSERT(!err, "pthread_create: %s", strerror(err));
+	rb.running = true;
+	a_fd = a_connect(IT_PORT);
+	lm_it_on_cleanup(a_cleanup, NULL);
+	LM_IT_ASSERT(reader_marker(LM_IT_EVENT_MS), "client B: the /ws stream is not live");
+
+	/*
+	 * The load. Every ~20 ms: lifemon's RSS, and /metrics for A's first counted loss and
+	 * for its disconnect; a real process every TRICKLE_MS so that B has some to find.
+	 */
+	t0 = lm_it_now_ms();
+	LM_IT_ASSERT(write(fds[1], "g", 1) == 1, "pipe write: %s", strerror(errno));
+	close(fds[1]);
+	next_trickle = t0;
+	deadline = t0 + LOAD_MS;
+	while (lm_it_now_ms() < deadline) {
+		int64_t now = lm_it_now_ms();
+		char *body = NULL;
+
+		rss = rss_kb(lm_pid);
+		if (rss > max_rss)
+			max_rss = rss;
+		if (!lm_it_metrics_fetch(IT_PORT, 5000, &body)) {
+			if (lm_it_metric(body, "lifemon_ws_dropped_total", &v))
+				dropped = v;
+			if (lm_it_metric(body, "lifemon_ws_clients", &v))
+				clients = v;
+			if (lm_it_metric(body, "lifemon_ws_slow_disconnects_total", &v))
+				slow = v;
+			free(body);
+		}
+		now = lm_it_now_ms();
+		if (!t_drop && dropped > 0)
+			t_drop = now;
+		if (!t_gone && clients <= 1 && slow >= 1)
+			t_gone = now;
+		if (!child_done) {
+			err = lm_it_reap(child, 0, &status);
+			if (err != -ETIMEDOUT) {
+				child_done = true;
+				LM_IT_ASSERT(!err && WIFEXITED(status) && !WEXITSTATUS(status),
+					     "bench child ended with %s",
+					     err ? strerror(-err)
+						 : lm_it_wstatus_str(status, buf, sizeof(buf)));
+				lm_it_note("bench: %d renames in %lld ms", BENCH_RENAMES,
+					   (long long)(now - t0));
+			}
+		}
+		if (now >= next_trickle && ntrickle < MAX_TRICKLE) {
+			char *targv[] = {"/bin/true", NULL};
+
+			err = lm_it_spawn(targv, -1, -1, &trickle[ntrickle]);
+			LM_IT_ASSERT(!err, "spawn /bin/true: %s", strerror(-err));
+			LM_IT_ASSERT(!lm_it_reap(trickle[ntrickle], 10000, &status),
+				     "/bin/true %d did not finish", trickle[ntrickle]);
+			ntrickle++;
+			next_trickle = now + TRICKLE_MS;
+		}
+		if (child_done && t_gone)
+			break;
+		if (t_drop && now > t_drop + SLOW_MS + DISCONNECT_SLACK_MS + 1000)
+			break;
+		usleep(20000);
+	}
+	LM_IT_ASSERT(child_done, "bench child %d still renaming after %d ms", child, LOAD_MS);
+
+	LM_IT_EXPECT(t_drop, "lifemon_ws_dropped_total stayed 0 although client A never read "
+			     "(losses must be counted as they happen)");
+	LM_IT_EXPECT(t_gone,
+		     "client A was not disconnected: lifemon_ws_clients %.0f, "
+		     "lifemon_ws_slow_disconnects_total %.0f",
+		     clients, slow);
+	if (t_drop && t_gone) {
+		LM_IT_EXPECT(t_gone - t_drop <= SLOW_MS + DISCONNECT_SLACK_MS,
+			     "client A disconnected %lld ms after its first counted loss, want "
+			     "within --ws-slow-ms %d + %d",
+			     (long long)(t_gone - t_drop), SLOW_MS, DISCONNECT_SLACK_MS);
+		LM_IT_EXPECT(t_gone - t_drop >= SLOW_MS - EARLY_SLACK_MS,
+			     "client A disconnected only %lld ms after its first counted loss, "
+			     "before --ws-slow-ms %d",
+			     (long long)(t_gone - t_drop), SLOW_MS);
+		lm_it_note("client A: first loss seen at +%lld ms, gone %lld ms later",
+			   (long long)(t_drop - t0), (long long)(t_gone - t_drop));
+	}
+	LM_IT_EXPECT(max_rss > 0 && max_rss < RSS_LIMIT_KB,
+		     "lifemon VmRSS peaked at %ld KiB, want under %d KiB", max_rss, RSS_LIMIT_KB);
+	lm_it_note("lifemon VmRSS peak %ld KiB; ws_dropped %.0f", max_rss, dropped);
+
+	ended = a_drain(a_fd, 5000, &code, reason, sizeof(reason), &bytes);
+	LM_IT_EXPECT(ended,
+		     "client A: its socket did not reach EOF or reset within 5 s of "
+		     "reading (%zu bytes read)",
+		     bytes);
+	if (code)
+		LM_IT_EXPECT(code == 1008 && !strncmp(reason, "too slow", 8),
+			     "client A: close frame %u \"%s\", want 1008 \"too slow...\"", code,
+			     reason);
+	lm_it_note("client A: %s; close frame: %s%u \"%s\"", ended ? "ended" : "still open",
+		   code ? "" : "none, ", code, reason);
+	a_cleanup(NULL);
+
+	/* B: still connected, every seq, the renames and the real processes. */
+	marker = reader_marker(LM_IT_EVENT_MS * 3);
+	LM_IT_EXPECT(marker, "client B: no marker EXIT after the load");
+	reader_join(&rb);
+	lm_it_acct_get_stats(rb.acct, &st);
+	lm_it_acct_report(rb.acct, "client B");
+	LM_IT_EXPECT(!st.dead, "client B: the stream ended (%s, close code %u \"%s\")",
+		     strerror(-st.dead), st.close_code, st.close_reason);
+	LM_IT_EXPECT(!st.lost_notices, "client B: %llu LOST notice(s) for %llu events",
+		     (unsigned long long)st.lost_notices, (unsigned long long)st.lost_count);
+	recs = lm_it_acct_recs(rb.acct, &n);
+	for (i = 0; i < n; i++)
+		if (recs[i].pid == child &&
+		    (!strcmp(recs[i].comm, "ebench") || !strcmp(recs[i].comm, "xbench")))
+			renames++;
+	for (size_t t = 0; t < ntrickle; t++) {
+		int ne = 0, nx = 0;
+
+		for (i = 0; i < n; i++) {
+			if (recs[i].pid != trickle[t] || recs[i].ppid != getpid())
+				continue;
+			ne += recs[i].type == 'E';
+			nx += recs[i].type == 'X';
+		}
+		LM_IT_EXPECT(ne == 1 && nx == 1,
+			     "client B: /bin/true pid %d: %d EXEC and %d EXIT, want one each",
+			     trickle[t], ne, nx);
+	}
+	{
+		char *body = NULL;
+		double kd = 0, kx = 0;
+
+		if (!lm_it_metrics_fetch(IT_PORT, 5000, &body)) {
+			lm_it_metric(body, "lifemon_kernel_dropped_total{type=\"exec\"}", &kd);
+			lm_it_metric(body, "lifemon_kernel_dropped_total{type=\"exit\"}", &kx);
+			free(body);
+		}
+		/* Only the kernel may lose a rename here, and it counts what it loses. */
+		LM_IT_EXPECT((double)renames + kd + kx >= BENCH_RENAMES,
+			     "client B got %zu of %d renames; the kernel dropped %.0f + %.0f",
+			     renames, BENCH_RENAMES, kd, kx);
+	}
+	lm_it_note("client B: seq %lld..%lld, %llu events (%zu renames), %zu real processes",
+		   st.first_seq, st.last_seq, (unsigned long long)st.events, renames, ntrickle);
+
+	/* C, connecting after A was dropped, gets events. */
+	err = lm_it_coll_open(IT_PORT, &coll_c);
+	LM_IT_EXPECT(!err, "client C: ws connect after A was dropped: %s", strerror(-err));
+	if (!err) {
+		lm_it_on_cleanup(coll_cleanup, NULL);
+		LM_IT_EXPECT(!lm_it_coll_sync(coll_c, LM_IT_EVENT_MS),
+			     "client C: no EXIT of a /bin/true within %d ms", LM_IT_EVENT_MS);
+		lm_it_coll_check(coll_c);
+		coll_cleanup(NULL);
+	}
+
+	err = lm_it_proc_stop(lm, SIGTERM, LM_IT_STOP_MS, &status, &ms);
+	LM_IT_EXPECT(!err && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		     "lifemon did not exit 0 within %d ms of SIGTERM: %s", LM_IT_STOP_MS,
+		     lm_it_wstatus_str(status, buf, sizeof(buf)));
+	if (lm_it_failures())
+		lm_it_proc_dump_stderr(lm, "it_slow_client");
+	reader_cleanup(NULL);
+	lm_it_proc_free(lm);
+	return lm_it_finish();
+}
