@@ -78,22 +78,27 @@ static __always_inline void lm_count(void *map, __u32 type)
  */
 static __always_inline struct lm_event *lm_reserve(__u32 type, void **ringp)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
+	__u32 cpu = bpf_get_smp_processor_id(), zero = 0;
 	struct lm_event *e;
+	__u64 *total;
 	void *ring;
 
 	lm_count(&lm_seen, type);
 	ring = bpf_map_lookup_elem(&lm_rings, &cpu);
 	if (!ring) {
 		lm_count(&lm_drops, type);
+		lm_count(&lm_drops, 0);
 		return NULL;
 	}
 	e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
 	if (!e) {
 		lm_count(&lm_drops, type);
+		lm_count(&lm_drops, 0);
 		return NULL;
 	}
 	*ringp = ring;
+	total = bpf_map_lookup_elem(&lm_drops, &zero);
+	e->cpu_drops = total ? *total : 0;
 	e->ts_ns = bpf_ktime_get_boot_ns();
 	e->version = LM_EVENT_VERSION;
 	e->type = type;

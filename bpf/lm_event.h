@@ -12,12 +12,12 @@
 #endif
 
 /* Bump on any change to struct lm_event; the reader refuses records of another version. */
-#define LM_EVENT_VERSION 1
+#define LM_EVENT_VERSION 2
 
 #define LM_EV_EXEC 1
 #define LM_EV_EXIT 2
 #define LM_EV_OOM 3
-/* Counter maps are indexed by type; index 0 is unused. */
+/* Counter maps are indexed by type; index 0 of lm_drops counts every type together. */
 #define LM_EV_TYPE_CNT 4
 
 #define LM_COMM_LEN 16
@@ -39,6 +39,8 @@ struct lm_event {
 	__u64 shmem_rss_kb;	/* OOM: victim's resident shared memory */
 	__u64 pgtables_kb;	/* OOM: victim's page tables */
 	char comm[LM_COMM_LEN]; /* task comm: any bytes, NUL-terminated only if shorter */
+	__u64 cpu_drops;	/* this CPU's failed reserves so far (all types): a rise since
+				 * the CPU's previous record means events were lost between */
 };
 
 #endif /* LM_EVENT_H */

@@ -225,3 +225,19 @@ int lm_json_lost(char *buf, size_t cap, uint64_t first_seq, uint64_t last_seq, u
 		return -ENOSPC;
 	return (int)(o.p - buf);
 }
+
+int lm_json_kernel_lost(char *buf, size_t cap, uint64_t cnt, uint32_t cpu, uint64_t before_seq)
+{
+	struct lm_json_out o = { .p = buf, .end = buf + cap, .ok = true };
+
+	lm_json_lit(&o, "{\"type\":\"LOST\",\"count\":");
+	lm_json_u64(&o, cnt);
+	lm_json_lit(&o, ",\"reason\":\"kernel_ring_full\",\"cpu\":");
+	lm_json_u64(&o, cpu);
+	lm_json_lit(&o, ",\"before_seq\":");
+	lm_json_u64(&o, before_seq);
+	lm_json_lit(&o, "}\n");
+	if (!o.ok)
+		return -ENOSPC;
+	return (int)(o.p - buf);
+}

@@ -34,6 +34,14 @@ int lm_json_lost(char *buf, size_t cap, uint64_t first_seq, uint64_t last_seq, u
 		 const char *reason);
 
 /*
+ * Writes the notice for events the kernel could not queue (its ring for `cpu` was full),
+ * followed by '\n'. They never got seqs; the notice stands right before event `before_seq`:
+ * {"type":"LOST","count":N,"reason":"kernel_ring_full","cpu":C,"before_seq":S}
+ * Returns bytes or -ENOSPC.
+ */
+int lm_json_kernel_lost(char *buf, size_t cap, uint64_t cnt, uint32_t cpu, uint64_t before_seq);
+
+/*
  * Writes `len` bytes of `s` as a JSON string body (no quotes): valid UTF-8 is kept (control
  * characters escaped), each byte of an invalid sequence becomes U+FFFD. Stops at the first
  * NUL. Returns bytes written or -ENOSPC. Sets *valid to 0 if any byte was replaced.

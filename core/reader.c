@@ -34,9 +34,15 @@
  * Records drained from one CPU's ring wait here, in ring order, until the merge releases
  * them. Ring order is time order on one CPU, so each queue is sorted by ts_ns.
  */
+struct lm_reader_staged {
+	struct lm_event ev;
+	uint64_t kernel_lost;	/* this CPU's failed reserves since its previous record */
+};
+
 struct lm_reader_cpu {
 	struct lm_reader *r;
-	struct lm_event *q;	/* LM_READER_STAGE_CNT records */
+	struct lm_reader_staged *q;	/* LM_READER_STAGE_CNT records */
+	uint64_t drops_seen;	/* cpu_drops of this CPU's newest record */
 	uint32_t head, tail;	/* free-running; tail - head records queued */
 	uint64_t newest_ns;	/* ts of the newest record drained from this CPU */
 };
@@ -70,8 +76,9 @@ static void lm_reader_wake(struct lm_reader *r)
 }
 
 /* Copies one record into ev_ring with the next seq, waiting while the ring is full. */
-static void lm_reader_emit(struct lm_reader *r, const struct lm_event *e)
+static void lm_reader_emit(struct lm_reader *r, const struct lm_reader_staged *st)
 {
+	const struct lm_event *e = &st->ev;
 	struct lm_rec *slot;
 	long backoff_ns = 20000;
 	bool waited = false;
@@ -92,6 +99,7 @@ static void lm_reader_emit(struct lm_reader *r, const struct lm_event *e)
 			backoff_ns *= 2;
 	}
 	slot->seq = r->next_seq++;
+	slot->kernel_lost = st->kernel_lost;
 	memcpy(&slot->ev, e, sizeof(*e));
 	lm_ring_ev_commit(r->ev);
 	lm_stats_add(&r->stats->read[e->type], 1);
@@ -111,8 +119,8 @@ static struct lm_reader_cpu *lm_reader_oldest(struct lm_reader *r)
 
 		if (c->head == c->tail)
 			continue;
-		if (!best || c->q[c->head % LM_READER_STAGE_CNT].ts_ns <
-				     best->q[best->head % LM_READER_STAGE_CNT].ts_ns)
+		if (!best || c->q[c->head % LM_READER_STAGE_CNT].ev.ts_ns <
+				     best->q[best->head % LM_READER_STAGE_CNT].ev.ts_ns)
 			best = c;
 	}
 	return best;
@@ -149,7 +157,7 @@ static void lm_reader_release(struct lm_reader *r, bool all)
 	for (;;) {
 		struct lm_reader_cpu *c = lm_reader_oldest(r);
 
-		if (!c || (!all && c->q[c->head % LM_READER_STAGE_CNT].ts_ns > mark))
+		if (!c || (!all && c->q[c->head % LM_READER_STAGE_CNT].ev.ts_ns > mark))
 			return;
 		lm_reader_release_one(r, c);
 	}
@@ -160,6 +168,7 @@ static int lm_reader_on_sample(void *ctx, void *data, size_t size)
 	struct lm_reader_cpu *c = ctx;
 	struct lm_reader *r = c->r;
 	const struct lm_event *e = data;
+	struct lm_reader_staged *st;
 
 	if (size < sizeof(*e) || e->version != LM_EVENT_VERSION || e->type == 0 ||
 	    e->type >= LM_EV_TYPE_CNT) {
@@ -169,7 +178,12 @@ static int lm_reader_on_sample(void *ctx, void *data, size_t size)
 	/* a full queue: release the oldest staged records (of any CPU) until this one fits */
 	while (c->tail - c->head == LM_READER_STAGE_CNT)
 		lm_reader_release_one(r, lm_reader_oldest(r));
-	memcpy(&c->q[c->tail % LM_READER_STAGE_CNT], e, sizeof(*e));
+	st = &c->q[c->tail % LM_READER_STAGE_CNT];
+	memcpy(&st->ev, e, sizeof(*e));
+	/* per-CPU counter, and one CPU's records arrive in order: a rise is a loss right here */
+	st->kernel_lost = e->cpu_drops > c->drops_seen ? e->cpu_drops - c->drops_seen : 0;
+	if (e->cpu_drops > c->drops_seen)
+		c->drops_seen = e->cpu_drops;
 	c->tail++;
 	r->staged++;
 	if (e->ts_ns > c->newest_ns)

@@ -18,6 +18,7 @@
 /* One ev_ring slot: the kernel record plus the stream sequence number the reader gave it. */
 struct lm_rec {
 	uint64_t seq;
+	uint64_t kernel_lost;	/* events lost in the kernel ring just before this one; 0 mostly */
 	struct lm_event ev;
 };
 

@@ -91,6 +91,27 @@ static void lm_ser_publish_slot(struct lm_ser *s)
 	s->o.publish(s->o.publish_ctx);
 }
 
+/*
+ * Writes one record into the slot: a kernel loss notice first when the kernel dropped events
+ * just before it, then the event. Returns bytes, or -ENOSPC with the slot unchanged.
+ */
+static int lm_ser_write(struct lm_txt_slot *slot, const struct lm_rec *rec, uint64_t unix_ns)
+{
+	char *p = slot->text + slot->len;
+	size_t room = slot->cap - slot->len;
+	int n = 0, m;
+
+	if (rec->kernel_lost) {
+		n = lm_json_kernel_lost(p, room, rec->kernel_lost, rec->ev.cpu, rec->seq);
+		if (n < 0)
+			return n;
+	}
+	m = lm_json_event(p + n, room - (size_t)n, rec->seq, unix_ns, &rec->ev);
+	if (m < 0)
+		return m;
+	return n + m;
+}
+
 /* Serializes what ev_ring holds now. Returns the number of events taken. */
 static uint64_t lm_ser_batch(struct lm_ser *s)
 {
@@ -107,8 +128,7 @@ static uint64_t lm_ser_batch(struct lm_ser *s)
 			if (s->cur == LM_SER_NO_SLOT)
 				lm_ser_take_slot(s);
 			slot = lm_ring_pool_slot(s->o.pool, s->cur);
-			n = lm_json_event(slot->text + slot->len, slot->cap - slot->len, rec.seq,
-					  unix_ns, &rec.ev);
+			n = lm_ser_write(slot, &rec, unix_ns);
 			if (n >= 0)
 				break;
 			/* slot full: publish it and continue in a fresh one */

@@ -1336,6 +1336,24 @@ static void it_acct_lost(struct lm_it_acct *a, const json_t *ev, const char *lin
 	it_acct_escape(line, len, esc, sizeof(esc));
 	if (!a->allow_lost)
 		it_acct_problem(a, "LOST notice although no loss is expected: %s", esc);
+	if (reason && !strcmp(reason, "kernel_ring_full")) {
+		json_t *jcpu = json_object_get(ev, "cpu"), *jb = json_object_get(ev, "before_seq");
+
+		if (!json_is_integer(jc) || json_integer_value(jc) < 1 || !json_is_integer(jcpu) ||
+		    !json_is_integer(jb) || json_object_size(ev) != 5) {
+			it_acct_problem(a, "kernel LOST notice: want type, count >= 1, reason, cpu, "
+					   "before_seq: %s", esc);
+			return;
+		}
+		if (a->have_seq && json_integer_value(jb) != a->st.last_seq + 1)
+			it_acct_problem(a, "kernel LOST notice before seq %lld, but the next seq is "
+					   "%lld: %s", (long long)json_integer_value(jb),
+					a->st.last_seq + 1, esc);
+		a->st.kernel_notices++;
+		a->st.kernel_lost[json_integer_value(jcpu) == 0 ? 0 : 1] +=
+			(uint64_t)json_integer_value(jc);
+		return;
+	}
 	if (!json_is_integer(jf) || !json_is_integer(jl) || !json_is_integer(jc)) {
 		it_acct_problem(a, "LOST notice without integer first_seq/last_seq/count: %s", esc);
 		return;

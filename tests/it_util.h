@@ -288,6 +288,8 @@ struct lm_it_acct_stats {
 	uint64_t lost_notices; /* LOST lines */
 	uint64_t lost_count;   /* sum of their "count" */
 	uint64_t lost_slow;    /* of lost_count, notices with reason "slow_client" */
+	uint64_t kernel_notices; /* LOST lines with reason "kernel_ring_full" (no seqs) */
+	uint64_t kernel_lost[2]; /* sum of their "count", for cpu 0 and for all other CPUs */
 	uint64_t messages;     /* text messages */
 	uint64_t problems;     /* stream problems, see lm_it_acct_report */
 	uint16_t close_code;   /* the server's close code; 0 while it has not closed */
@@ -301,8 +303,9 @@ struct lm_it_acct;
  * Connects to ws://127.0.0.1:<port>/ws (no Origin) for a reader that checks every line
  * strictly (jansson, event schema) and accounts for every seq: each event must carry the seq
  * after the last one accounted for, and a LOST notice must start right there and have
- * count == last_seq - first_seq + 1 and a known reason. With `allow_lost` false any LOST notice
- * is a problem too. Every event is kept as a lm_it_acct_rec. An instance belongs to the thread
+ * count == last_seq - first_seq + 1 and a known reason; a kernel_ring_full notice (events that
+ * never got seqs) must name the next seq as before_seq. With `allow_lost` false any LOST
+ * notice is a problem too. Every event is kept as a lm_it_acct_rec. An instance belongs to the thread
  * that uses it (one at a time) and never calls lm_it_fail: lm_it_acct_report does, on the main
  * thread. Returns 0 and *out, or the lm_wsc_connect error.
  */

@@ -967,6 +967,35 @@ static void test_json_lost_fields(void **state)
 	expect_raw_num(buf, n, "count", "10");
 }
 
+static void test_json_kernel_lost_fields(void **state)
+{
+	json_t *root;
+	size_t cap;
+	char *buf;
+	int n;
+
+	(void)state;
+	snprintf(cur_case, sizeof(cur_case), "kernel lost");
+	buf = guard_end(&out_g, LM_JSON_EVENT_MAX);
+	n = lm_json_kernel_lost(buf, LM_JSON_EVENT_MAX, 19855, 3, 8549);
+	root = parse_line(buf, n);
+	assert_string_equal(get_str(root, "type", NULL), "LOST");
+	assert_string_equal(get_str(root, "reason", NULL), "kernel_ring_full");
+	assert_int_equal(get_int(root, "count"), 19855);
+	assert_int_equal(get_int(root, "cpu"), 3);
+	assert_int_equal(get_int(root, "before_seq"), 8549);
+	assert_int_equal(json_object_size(root), 5);
+	json_decref(root);
+	/* every cap short of the line: -ENOSPC and no write past the guard page */
+	n = lm_json_kernel_lost(buf, LM_JSON_EVENT_MAX, UINT64_MAX, UINT32_MAX, UINT64_MAX);
+	assert_true(n > 0);
+	for (cap = 0; cap < (size_t)n; cap++) {
+		buf = guard_end(&out_g, cap);
+		assert_int_equal(lm_json_kernel_lost(buf, cap, UINT64_MAX, UINT32_MAX, UINT64_MAX),
+				 -ENOSPC);
+	}
+}
+
 static void test_json_lost_enospc_every_cap(void **state)
 {
 	char ref[LM_JSON_EVENT_MAX];
@@ -1087,6 +1116,7 @@ int main(void)
 	    cmocka_unit_test(test_json_event_enospc_every_cap),
 	    cmocka_unit_test(test_json_lost_fields),
 	    cmocka_unit_test(test_json_lost_enospc_every_cap),
+	    cmocka_unit_test(test_json_kernel_lost_fields),
 	    cmocka_unit_test(test_json_str_stops_at_nul),
 	    cmocka_unit_test(test_json_str_valid_flag),
 	    cmocka_unit_test(test_json_str_enospc_every_cap),
