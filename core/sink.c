@@ -21,8 +21,14 @@
 
 #include "core/json.h"
 
-/* Longest a put waits for a busy device before dropping (then not again for 1 s). */
-#define LM_SINK_WAIT_MS 20
+/*
+ * A put waits while writes keep completing; a stall is no completion for LM_SINK_WAIT_MS.
+ * After a stall the sink drops at once for LM_SINK_BREAK_MS, so a dead device costs the
+ * pipeline at most half its time while a slow one (starved of CPU in a catch-up) loses
+ * nothing: the kernel rings absorb the wait.
+ */
+#define LM_SINK_WAIT_MS 100
+#define LM_SINK_BREAK_MS 100
 
 struct lm_sink_buf {
 	char *data;
@@ -244,10 +250,10 @@ static void lm_sink_lose(struct lm_sink *s, uint64_t cnt, uint64_t first_seq, ui
 static void lm_sink_complete(struct lm_sink *s, int res);
 
 /*
- * Waits up to LM_SINK_WAIT_MS for a buffer to free up. A burst larger than the buffers is
- * then absorbed upstream (the kernel rings) instead of being dropped here; a device that
- * stays slow makes the sink drop at once for the next second, so it cannot stall the
- * pipeline for long. Returns true if a buffer is free.
+ * Waits for a buffer to free up while writes keep completing. A burst larger than the
+ * buffers is then absorbed upstream (the kernel rings) instead of being dropped here; a
+ * device with no completion for LM_SINK_WAIT_MS makes the sink drop at once for
+ * LM_SINK_BREAK_MS. Returns true if a buffer is free.
  */
 static bool lm_sink_wait_room(struct lm_sink *s)
 {
@@ -264,7 +270,7 @@ static bool lm_sink_wait_room(struct lm_sink *s)
 			break; /* the head buffer was retired without a write */
 		if (io_uring_wait_cqe_timeout(&s->ring, &cqe, &ts)) {
 			lm_stats_add(&s->stats->sink[s->id].slow, 1);
-			s->no_wait_until_ms = now + 1000;
+			s->no_wait_until_ms = lm_sink_now_ms() + LM_SINK_BREAK_MS;
 			return false;
 		}
 		lm_sink_complete(s, cqe->res);

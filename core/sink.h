@@ -3,8 +3,9 @@
  * JSON Lines sinks (stdout, file) written with liburing. The serializer thread owns a sink:
  * it copies each published text slot into the sink's own buffers and io_uring writes them
  * in order, one write in flight, so a slow terminal or disk never blocks the pipeline.
- * When every buffer is busy it waits up to 20 ms for the device; if still busy, the slot's
- * events are dropped, counted, and announced in-band by a LOST line before the next text.
+ * When every buffer is busy it waits while writes keep completing; after 100 ms without a
+ * completion the slot's events (and those of the next 100 ms) are dropped, counted, and
+ * announced in-band by a LOST line before the next text.
  */
 #ifndef LM_SINK_H
 #define LM_SINK_H
@@ -35,9 +36,9 @@ struct lm_sink_opts {
 int lm_sink_open(const struct lm_sink_opts *opts, struct lm_stats *stats, struct lm_sink **out);
 
 /*
- * Copies the slot's text into the sink. Returns 0, or -ENOSPC when the sink had no free
- * buffer within 20 ms: the slot's events are counted as dropped and a LOST line will follow.
- * Blocks at most 20 ms, and not at all for a second after a wait timed out. The caller
+ * Copies the slot's text into the sink. Returns 0, or -ENOSPC when the device made no
+ * progress for 100 ms (or did not within the last 100 ms): the slot's events are counted as
+ * dropped and a LOST line will follow. Blocks while the device makes progress. The caller
  * keeps the slot.
  */
 int lm_sink_put(struct lm_sink *s, const struct lm_txt_slot *slot);

@@ -127,7 +127,7 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 					lm_stats_sink_name[k], lm_stats_get(&s->sink[k].errors));
 
 	lm_stats_head(&o, "lifemon_sink_stalls_total", "counter",
-		      "Times a sink's device stayed busy past 20 ms and it began dropping.");
+		      "Times a sink's device made no progress for 100 ms and it began dropping.");
 	for (k = 0; k < LM_STATS_SINK_CNT; k++)
 		if (v->sink_enabled[k])
 			lm_stats_printf(&o, "lifemon_sink_stalls_total{sink=\"%s\"} %" PRIu64 "\n",

@@ -295,6 +295,59 @@ static void test_sink_counts_and_announces_loss(void **state)
 	free(d.out);
 }
 
+static void *drain_pipe_slowly(void *arg)
+{
+	struct drainer *d = arg;
+	ssize_t n;
+
+	for (;;) {
+		usleep(40000);
+		n = read(d->fd, d->out + d->len, 65536 < d->cap - d->len - 1 ? 65536 : d->cap - d->len - 1);
+		if (n <= 0)
+			break;
+		d->len += (size_t)n;
+	}
+	return NULL;
+}
+
+/* A device that is slow but keeps completing gets backpressure, not drops. */
+static void test_sink_waits_for_a_slow_device(void **state)
+{
+	struct lm_stats stats = { 0 };
+	struct lm_sink_opts o = { .id = LM_STATS_SINK_STDOUT, .buf_bytes = 32768, .buf_cnt = 2,
+				  .notify_fd = -1 };
+	struct drainer d = { 0 };
+	struct lm_txt_slot slot;
+	struct lm_sink *s;
+	uint64_t seq = 1;
+	pthread_t th;
+	int p[2], i;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	fcntl(p[1], F_SETPIPE_SZ, 65536);
+	o.fd = p[1];
+	d.fd = p[0];
+	d.cap = 8 << 20;
+	d.out = calloc(1, d.cap);
+	assert_int_equal(pthread_create(&th, NULL, drain_pipe_slowly, &d), 0);
+	assert_int_equal(lm_sink_open(&o, &stats, &s), 0);
+	for (i = 0; i < 60; i++) {
+		make_slot(&slot, seq, 40, 100);
+		assert_int_equal(lm_sink_put(s, &slot), 0);
+		seq += 40;
+		lm_sink_reap(s);
+	}
+	assert_int_equal(lm_sink_drain(s, 10000), 0);
+	lm_sink_close(s);
+	close(p[1]);
+	pthread_join(th, NULL);
+	close(p[0]);
+	assert_int_equal(lm_stats_get(&stats.sink[LM_STATS_SINK_STDOUT].dropped), 0);
+	assert_int_equal(check_seqs(d.out, 1), seq);
+	free(d.out);
+}
+
 static void test_sink_rejects_bad_options(void **state)
 {
 	struct lm_stats stats = { 0 };
@@ -320,6 +373,7 @@ int main(void)
 		cmocka_unit_test(test_sink_rotates_by_size),
 		cmocka_unit_test(test_sink_reopens_moved_file),
 		cmocka_unit_test(test_sink_counts_and_announces_loss),
+		cmocka_unit_test(test_sink_waits_for_a_slow_device),
 		cmocka_unit_test(test_sink_rejects_bad_options),
 	};
 
