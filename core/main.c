@@ -16,7 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/capability.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +46,8 @@
 #define LM_SINK_BUF_BYTES (256 * 1024)
 #define LM_SINK_BUF_CNT 8
 #define LM_SUMMARY_EVERY_S 10
+#define LM_MAIN_MAX_ORIGINS 16
+#define LM_MAIN_MIN_TOKEN_BYTES 16
 
 struct lm_main_cfg {
 	struct lm_config_listen listen;
@@ -47,6 +55,14 @@ struct lm_main_cfg {
 	uint64_t ring_bytes;
 	uint32_t bench_tgid;
 	uint32_t ws_slow_ms;
+	const char *token_file;
+	const char *allow_origins[LM_MAIN_MAX_ORIGINS];
+	size_t allow_origin_cnt;
+	uint32_t max_clients;
+	uint32_t max_header_bytes;
+	uint32_t handshake_timeout_s;
+	uint32_t idle_timeout_s;
+	const char *user;
 	uint64_t output_max_bytes;
 	uint32_t output_keep;
 	int to_stdout;
@@ -69,6 +85,7 @@ struct lm_main {
 	struct lm_ser *ser;
 	struct lm_ws *ws;
 	double start_time_s;
+	char token[256];	/* from --token-file; empty: no token required */
 };
 
 static volatile sig_atomic_t lm_main_signal;
@@ -85,6 +102,13 @@ static const struct argp_option lm_main_options[] = {
 	{ "ws-slow-ms", 'w', "MS", 0, "Close a WebSocket client still behind MS after losing events (default 10000)", 0 },
 	{ "ring-size", 'r', "SIZE", 0, "Kernel ring buffer per CPU, power of two (default 4M)", 0 },
 	{ "verbose", 'v', NULL, 0, "Debug logging, libbpf and libwebsockets included", 0 },
+	{ "token-file", 't', "FILE", 0, "Require the bearer token in FILE on every request", 0 },
+	{ "allow-origin", 'a', "ORIGIN", 0, "Also accept /ws upgrades from this exact Origin (repeatable)", 0 },
+	{ "max-clients", 'c', "N", 0, "WebSocket clients at most (default 64)", 0 },
+	{ "max-header-bytes", 'H', "N", 0, "Refuse requests with larger headers (default 4096)", 0 },
+	{ "handshake-timeout-s", 'T', "S", 0, "Close connections still handshaking after S (default 5)", 0 },
+	{ "idle-timeout-s", 'i', "S", 0, "Close idle HTTP keep-alive connections after S (default 30)", 0 },
+	{ "user", 'u', "NAME", 0, "After attaching, run as this user (default: stay root, no capabilities)", 0 },
 	{ "bench-tgid", 'B', "PID", OPTION_HIDDEN, "Benchmarks: turn PID's renames into events", 0 },
 	{ 0 }
 };
@@ -146,6 +170,39 @@ static error_t lm_main_parse_opt(int key, char *arg, struct argp_state *state)
 			lm_main_usage_error("bad --ws-slow-ms '%s': need milliseconds from 100 to 3600000", arg);
 		cfg->ws_slow_ms = (uint32_t)v;
 		return 0;
+	case 't':
+		cfg->token_file = arg;
+		return 0;
+	case 'a':
+		if (cfg->allow_origin_cnt == LM_MAIN_MAX_ORIGINS)
+			lm_main_usage_error("too many --allow-origin (at most %d)", LM_MAIN_MAX_ORIGINS);
+		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
+			lm_main_usage_error("bad --allow-origin '%s': need scheme://host[:port]", arg);
+		cfg->allow_origins[cfg->allow_origin_cnt++] = arg;
+		return 0;
+	case 'c':
+		if (lm_config_parse_size(arg, 100000, &v) || !v || strpbrk(arg, "KkMmGg"))
+			lm_main_usage_error("bad --max-clients '%s': need 1 to 100000", arg);
+		cfg->max_clients = (uint32_t)v;
+		return 0;
+	case 'H':
+		if (lm_config_parse_size(arg, 65535, &v) || v < 512)
+			lm_main_usage_error("bad --max-header-bytes '%s': need 512 to 65535", arg);
+		cfg->max_header_bytes = (uint32_t)v;
+		return 0;
+	case 'T':
+	case 'i':
+		if (lm_config_parse_size(arg, 3600, &v) || !v || strpbrk(arg, "KkMmGg"))
+			lm_main_usage_error("bad %s '%s': need seconds from 1 to 3600",
+					    key == 'T' ? "--handshake-timeout-s" : "--idle-timeout-s", arg);
+		if (key == 'T')
+			cfg->handshake_timeout_s = (uint32_t)v;
+		else
+			cfg->idle_timeout_s = (uint32_t)v;
+		return 0;
+	case 'u':
+		cfg->user = arg;
+		return 0;
 	case 'B':
 		if (lm_config_parse_size(arg, INT32_MAX, &v) || !v)
 			lm_main_usage_error("bad --bench-tgid '%s': need a process id", arg);
@@ -165,14 +222,12 @@ static error_t lm_main_parse_opt(int key, char *arg, struct argp_state *state)
  */
 static void lm_main_check_option_names(int argc, char **argv)
 {
-	static const char *const longs[] = { "listen", "stdout", "output", "ring-size", "verbose",
-					     "help", "usage", "version", "bench-tgid",
-					     "output-max-bytes", "output-keep", "ws-slow-ms" };
 	int i;
-	size_t k;
 
 	for (i = 1; i < argc; i++) {
+		const struct argp_option *opt;
 		const char *a = argv[i];
+		size_t k;
 
 		if (!strcmp(a, "--"))
 			return;
@@ -180,36 +235,129 @@ static void lm_main_check_option_names(int argc, char **argv)
 			continue;
 		if (a[1] == '-') {
 			size_t len = strcspn(a + 2, "=");
-			bool known = false;
 
-			for (k = 0; k < sizeof(longs) / sizeof(longs[0]); k++)
-				known |= strlen(longs[k]) == len && !strncmp(a + 2, longs[k], len);
-			bool takes_value = !strncmp(a + 2, "listen", len) ||
-					   !strncmp(a + 2, "output", len) ||
-					   !strncmp(a + 2, "ring-size", len) ||
-					   !strncmp(a + 2, "bench-tgid", len) ||
-					   !strncmp(a + 2, "output-max-bytes", len) ||
-					   !strncmp(a + 2, "output-keep", len) ||
-					   !strncmp(a + 2, "ws-slow-ms", len);
-
-			if (!known)
+			if ((len == 4 && !strncmp(a + 2, "help", 4)) ||
+			    (len == 5 && !strncmp(a + 2, "usage", 5)) ||
+			    (len == 7 && !strncmp(a + 2, "version", 7)))
+				continue;
+			for (opt = lm_main_options; opt->name; opt++)
+				if (strlen(opt->name) == len && !strncmp(a + 2, opt->name, len))
+					break;
+			if (!opt->name)
 				lm_main_usage_error("unknown option '%.*s'", (int)len + 2, a);
-			if (!takes_value && a[2 + len] == '=')
+			if (!opt->arg && a[2 + len] == '=')
 				lm_main_usage_error("option '%.*s' takes no value", (int)len + 2, a);
-			if (takes_value && a[2 + len] != '=' && ++i >= argc)
+			if (opt->arg && a[2 + len] != '=' && ++i >= argc)
 				lm_main_usage_error("option '%s' needs a value", a);
 			continue;
 		}
 		for (k = 1; a[k]; k++) {
-			if (!strchr("svV?lormkw", a[k]))
+			if (a[k] == '?' || a[k] == 'V')
+				continue;
+			for (opt = lm_main_options; opt->name; opt++)
+				if (opt->key == a[k])
+					break;
+			if (!opt->name)
 				lm_main_usage_error("unknown option '-%c'", a[k]);
-			if (strchr("lormkw", a[k])) {
+			if (opt->arg) {
 				if (!a[k + 1] && ++i >= argc)
 					lm_main_usage_error("option '-%c' needs a value", a[k]);
 				break;
 			}
 		}
 	}
+}
+
+/* Reads the bearer token: the file's first line, trimmed. A bad file is a usage error. */
+static void lm_main_read_token(const char *path, char *out, size_t cap)
+{
+	struct stat st;
+	size_t n;
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f)
+		lm_main_usage_error("cannot read --token-file %s: %s", path, strerror(errno));
+	if (!fgets(out, (int)cap, f))
+		out[0] = '\0';
+	if (!fstat(fileno(f), &st) && (st.st_mode & 077))
+		lm_warn("main", "--token-file %s is readable by group or others: chmod 600 it", path);
+	fclose(f);
+	n = strcspn(out, "\r\n");
+	while (n && (out[n - 1] == ' ' || out[n - 1] == '\t'))
+		n--;
+	out[n] = '\0';
+	if (n < LM_MAIN_MIN_TOKEN_BYTES || n >= cap - 1)
+		lm_main_usage_error("--token-file %s: the token (first line) must be %d to %zu bytes",
+				    path, LM_MAIN_MIN_TOKEN_BYTES, cap - 2);
+}
+
+/*
+ * Kernels before 6.5 refuse every bpf() call, map lookups on fds we hold included, without
+ * CAP_BPF when unprivileged BPF is disabled; /metrics reads the kernel counters that way.
+ */
+static bool lm_main_lookups_need_cap_bpf(void)
+{
+	struct utsname u;
+	int major = 0, minor = 0;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+		return true;
+	return major < 6 || (major == 6 && minor < 5);
+}
+
+/*
+ * After the attach, lifemon needs no privilege: it reads rings and maps through fds it
+ * holds, its socket is bound, and its output file is open (reopened as the same user).
+ * Drops every capability (keeping CAP_BPF only where map lookups need it), empties the
+ * bounding set, sets no_new_privs, and switches to `user` if given. Main thread, before
+ * the other threads start, so they inherit it. Returns 0 or -errno.
+ */
+static int lm_main_drop_privileges(const char *user)
+{
+	cap_value_t keep[] = { CAP_BPF };
+	bool keep_bpf = lm_main_lookups_need_cap_bpf();
+	cap_t caps = NULL;
+	int err = 0;
+	cap_value_t c;
+
+	for (c = 0; c <= CAP_LAST_CAP; c++)
+		if (!(keep_bpf && c == CAP_BPF) && cap_drop_bound(c) && errno != EINVAL) {
+			err = -errno;
+			lm_err("main", "cannot drop capability %d from the bounding set: %s", c,
+			       strerror(-err));
+			goto out;
+		}
+	if (user) {
+		struct passwd *pw = getpwnam(user);
+
+		if (!pw) {
+			err = -ENOENT;
+			lm_err("main", "--user %s: no such user", user);
+			goto out;
+		}
+		if ((keep_bpf && prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L)) ||
+		    setgroups(0, NULL) || setgid(pw->pw_gid) || setuid(pw->pw_uid)) {
+			err = -errno;
+			lm_err("main", "cannot switch to user %s: %s", user, strerror(-err));
+			goto out;
+		}
+	}
+	caps = cap_init();
+	if (!caps ||
+	    (keep_bpf && (cap_set_flag(caps, CAP_PERMITTED, 1, keep, CAP_SET) ||
+			  cap_set_flag(caps, CAP_EFFECTIVE, 1, keep, CAP_SET))) ||
+	    cap_set_proc(caps) || prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L)) {
+		err = -errno;
+		lm_err("main", "cannot drop capabilities: %s", strerror(-err));
+		goto out;
+	}
+	lm_info("main", "dropped privileges: uid %u, capabilities %s", (unsigned int)getuid(),
+		keep_bpf ? "cap_bpf (kernel < 6.5 needs it for map lookups)" : "none");
+out:
+	if (caps)
+		cap_free(caps);
+	return err;
 }
 
 static void lm_main_on_signal(int sig)
@@ -475,6 +623,10 @@ int main(int argc, char **argv)
 
 	m.cfg.ring_bytes = 4 << 20;
 	m.cfg.ws_slow_ms = 10000;
+	m.cfg.max_clients = 64;
+	m.cfg.max_header_bytes = 4096;
+	m.cfg.handshake_timeout_s = 5;
+	m.cfg.idle_timeout_s = 30;
 	m.cfg.output_keep = 5;
 	lm_config_parse_listen("127.0.0.1:8080", &m.cfg.listen, &(const char *){ NULL });
 	argp_err_exit_status = LM_EXIT_USAGE;
@@ -494,6 +646,11 @@ int main(int argc, char **argv)
 			"5.8+ built with CONFIG_DEBUG_INFO_BTF=y\n");
 		return LM_EXIT_USAGE;
 	}
+	if (m.cfg.token_file)
+		lm_main_read_token(m.cfg.token_file, m.token, sizeof(m.token));
+	else if (!m.cfg.listen.is_loopback)
+		lm_warn("main", "no --token-file: anyone who can reach %s may read the event stream",
+			m.cfg.listen.host);
 	clock_gettime(CLOCK_REALTIME, &now);
 	m.start_time_s = (double)now.tv_sec + now.tv_nsec / 1e9;
 	signal(SIGPIPE, SIG_IGN);
@@ -509,6 +666,13 @@ int main(int argc, char **argv)
 		.pool = m.pool,
 		.bcast_cap = LM_BCAST_SLOTS,
 		.slow_ms = m.cfg.ws_slow_ms,
+		.token = m.token[0] ? m.token : NULL,
+		.allow_origins = m.cfg.allow_origins,
+		.allow_origin_cnt = m.cfg.allow_origin_cnt,
+		.max_clients = m.cfg.max_clients,
+		.max_header_bytes = m.cfg.max_header_bytes,
+		.handshake_timeout_s = m.cfg.handshake_timeout_s,
+		.idle_timeout_s = m.cfg.idle_timeout_s,
 		.stats = &m.stats,
 		.metrics = lm_main_metrics,
 		.metrics_ctx = &m,
@@ -562,6 +726,14 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 
+	/* attach and drop privileges first: the threads then inherit the reduced set, and the
+	 * kernel rings hold what happens until the reader starts a moment later */
+	err = lm_load_attach(m.load);
+	if (!err)
+		err = lm_main_drop_privileges(m.cfg.user);
+	if (err)
+		goto out;
+
 	/* threads inherit this mask: only main takes SIGINT/SIGTERM */
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
@@ -579,11 +751,6 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_UNBLOCK, &block, NULL);
 	if (err) {
 		lm_err("main", "cannot start pipeline threads: %s", strerror(-err));
-		lm_main_shutdown(&m);
-		goto out;
-	}
-	err = lm_load_attach(m.load);
-	if (err) {
 		lm_main_shutdown(&m);
 		goto out;
 	}

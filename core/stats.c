@@ -46,6 +46,9 @@ static void lm_stats_head(struct lm_stats_out *o, const char *name, const char *
 
 static const char *const lm_stats_type[LM_EV_TYPE_CNT] = { NULL, "exec", "exit", "oom_kill" };
 static const char *const lm_stats_sink_name[LM_STATS_SINK_CNT] = { "stdout", "file" };
+static const char *const lm_stats_limit_name[LM_STATS_LIMIT_CNT] = {
+	"clients", "client_messages", "token", "origin", "path"
+};
 
 static void lm_stats_by_type(struct lm_stats_out *o, const char *name, const uint64_t *vals)
 {
@@ -162,6 +165,11 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 	lm_stats_printf(&o, "lifemon_http_requests_total %" PRIu64 "\n",
 			lm_stats_get(&s->http_requests));
 
+	lm_stats_head(&o, "lifemon_limit_hits_total", "counter",
+		      "Requests refused or connections closed by a safety limit, by limit.");
+	for (k = 0; k < LM_STATS_LIMIT_CNT; k++)
+		lm_stats_printf(&o, "lifemon_limit_hits_total{limit=\"%s\"} %" PRIu64 "\n",
+				lm_stats_limit_name[k], lm_stats_get(&s->limit_hits[k]));
 	lm_stats_head(&o, "lifemon_ring_fill", "gauge", "Entries queued in each user-space ring.");
 	lm_stats_printf(&o, "lifemon_ring_fill{ring=\"ev\"} %u\n", v->ev_ring_fill);
 	lm_stats_printf(&o, "lifemon_ring_fill{ring=\"txt\"} %u\n", v->txt_ring_fill);

@@ -17,6 +17,15 @@
 
 #include "bpf/lm_event.h"
 
+enum lm_stats_limit {
+	LM_STATS_LIMIT_CLIENTS,		/* upgrade refused: --max-clients reached */
+	LM_STATS_LIMIT_CLIENT_MESSAGES,	/* client closed: it sent too much */
+	LM_STATS_LIMIT_TOKEN,		/* request refused: missing or wrong bearer token */
+	LM_STATS_LIMIT_ORIGIN,		/* upgrade refused: foreign Origin */
+	LM_STATS_LIMIT_PATH,		/* upgrade refused: not GET /ws */
+	LM_STATS_LIMIT_CNT,
+};
+
 enum lm_stats_sink_id {
 	LM_STATS_SINK_STDOUT,
 	LM_STATS_SINK_FILE,
@@ -49,6 +58,7 @@ struct lm_stats {
 	_Atomic uint64_t ws_refused;		/* upgrades refused (path, origin) */
 	_Atomic uint64_t ws_slow_disconnects;	/* clients closed for staying behind */
 	_Atomic uint64_t http_requests;		/* HTTP requests answered */
+	_Atomic uint64_t limit_hits[LM_STATS_LIMIT_CNT]; /* requests refused or closed, by rule */
 };
 
 /* Single-writer increment; see the header comment for why relaxed is enough. */

@@ -23,10 +23,29 @@ enum lm_http_route lm_http_route(const char *path);
 
 /*
  * True if a browser page from `origin` may open the event stream of a server listening on
- * `port`: no Origin at all (NULL or empty: not a browser), or exactly http://127.0.0.1:PORT,
- * http://localhost:PORT or http://[::1]:PORT. Everything else, "null" included, is refused.
+ * `port`: no Origin at all (NULL or empty: not a browser), exactly http://127.0.0.1:PORT,
+ * http://localhost:PORT or http://[::1]:PORT (the page lifemon serves), or exactly one of
+ * the `extra_cnt` origins in `extra` (--allow-origin). Everything else, "null" included, is
+ * refused; comparisons are exact, so look-alike hosts never match.
  */
-bool lm_http_is_origin_allowed(const char *origin, uint16_t port);
+bool lm_http_is_origin_allowed(const char *origin, uint16_t port, const char *const *extra,
+			       size_t extra_cnt);
+
+/*
+ * Finds parameter `name` in a query string ("a=1&token=x", without the '?') and writes its
+ * percent-decoded value, NUL-terminated, into out. Returns the value's length, -ENOENT when
+ * absent, -ENOSPC when it does not fit in cap - 1 bytes, -EINVAL for a bad %-escape or a
+ * decoded NUL. Never reads past the query's NUL.
+ */
+int lm_http_query_param(const char *query, const char *name, char *out, size_t cap);
+
+/*
+ * True if a request carries the bearer token: an "Authorization: Bearer <token>" header
+ * value (`auth`, may be NULL) or a token=<token> query parameter (`query`, may be NULL; for
+ * browsers, which cannot set headers on a WebSocket). Compares in time independent of where
+ * the strings differ. An empty `want` allows everything (no --token-file).
+ */
+bool lm_http_is_token_ok(const char *want, size_t want_len, const char *auth, const char *query);
 
 /* The live page: a minimal HTML client of /ws. */
 extern const char lm_http_index_html[];

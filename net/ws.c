@@ -35,6 +35,8 @@ struct lm_ws_client {
 	struct lws *wsi;
 	uint64_t behind_since_ms;	/* first loss not yet caught up from; 0 = keeping up */
 	uint64_t lost;			/* events this client missed, for the close reason */
+	uint32_t rx_msgs;		/* data messages the client sent */
+	uint32_t rx_bytes;		/* bytes of the message being received */
 	bool is_ws;			/* established WebSocket (in the client list) */
 	bool closing;			/* closed for being slow; the next writable ends it */
 	unsigned char notice[LWS_PRE + 192];
@@ -52,6 +54,8 @@ struct lm_ws {
 	atomic_bool ready;	/* main -> ws: BPF attached; read for /healthz */
 	atomic_bool stop;	/* main -> ws: finish and exit the service loop */
 	int flush_ms;		/* set by main before stop */
+	size_t token_len;
+	uint32_t client_cnt;	/* established WebSocket clients, lm-ws thread only */
 	int err;		/* written by the thread; read after join */
 };
 
@@ -159,12 +163,40 @@ static int lm_ws_respond(struct lws *wsi, unsigned int status, const char *type,
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* Whether a request carries the bearer token (always true without --token-file). */
+static bool lm_ws_is_authorized(struct lws *wsi, struct lm_ws *ws)
+{
+	char auth[320], query[512], frag[300];
+	size_t q = 0;
+	int i, n;
+
+	if (!ws->token_len)
+		return true;
+	auth[0] = '\0';
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) < (int)sizeof(auth))
+		lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
+	query[0] = '\0';
+	for (i = 0; i < 16; i++) {
+		n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
+		if (n <= 0 || q + (size_t)n + 2 > sizeof(query))
+			break;
+		q += (size_t)snprintf(query + q, sizeof(query) - q, "%s%s", q ? "&" : "", frag);
+	}
+	if (lm_http_is_token_ok(ws->o.token, ws->token_len, auth, query))
+		return true;
+	lm_stats_add(&ws->o.stats->limit_hits[LM_STATS_LIMIT_TOKEN], 1);
+	return false;
+}
+
 static int lm_ws_on_http(struct lws *wsi, struct lm_ws *ws, const char *path)
 {
 	char *body = ws->scratch + LWS_PRE;
 	size_t cap = LM_WS_SCRATCH_BYTES - LWS_PRE;
 	int n;
 
+	if (!lm_ws_is_authorized(wsi, ws))
+		return lm_ws_respond(wsi, HTTP_STATUS_UNAUTHORIZED, "text/plain",
+				     "bearer token required\n", 22);
 	switch (lm_http_route(path)) {
 	case LM_HTTP_INDEX:
 		return lm_ws_respond(wsi, HTTP_STATUS_OK, "text/html; charset=utf-8",
@@ -192,7 +224,21 @@ static int lm_ws_on_http(struct lws *wsi, struct lm_ws *ws, const char *path)
 	}
 }
 
-/* Decides an upgrade: only GET /ws, only from an allowed Origin. 0 accepts. */
+/* Refuses an upgrade with an HTTP status and counts the rule that refused it. */
+static int lm_ws_refuse(struct lws *wsi, struct lm_ws *ws, unsigned int status,
+			enum lm_stats_limit why)
+{
+	lm_stats_add(&ws->o.stats->ws_refused, 1);
+	lm_stats_add(&ws->o.stats->limit_hits[why], 1);
+	lws_return_http_status(wsi, status, NULL);
+	return 1;
+}
+
+/*
+ * Decides an upgrade: only GET /ws, with the token, from an allowed Origin, below
+ * --max-clients. There is one protocol, so this holds whatever subprotocol the client
+ * names. 0 accepts.
+ */
 static int lm_ws_filter_upgrade(struct lws *wsi, struct lm_ws *ws)
 {
 	char uri[64], origin[256];
@@ -200,18 +246,45 @@ static int lm_ws_filter_upgrade(struct lws *wsi, struct lm_ws *ws)
 
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
 	    lm_http_route(uri) != LM_HTTP_WS)
-		goto refuse;
-	len = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
-	if (len > 0) {
-		if (len >= (int)sizeof(origin) ||
-		    lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) < 0 ||
-		    !lm_http_is_origin_allowed(origin, ws->o.port))
-			goto refuse;
+		return lm_ws_refuse(wsi, ws, HTTP_STATUS_NOT_FOUND, LM_STATS_LIMIT_PATH);
+	if (!lm_ws_is_authorized(wsi, ws)) {
+		lm_stats_add(&ws->o.stats->ws_refused, 1);
+		lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED, NULL);
+		return 1;
 	}
+	len = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+	if (len > 0 &&
+	    (len >= (int)sizeof(origin) ||
+	     lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) < 0 ||
+	     !lm_http_is_origin_allowed(origin, ws->o.port, ws->o.allow_origins,
+					ws->o.allow_origin_cnt)))
+		return lm_ws_refuse(wsi, ws, HTTP_STATUS_FORBIDDEN, LM_STATS_LIMIT_ORIGIN);
+	if (ws->client_cnt >= ws->o.max_clients)
+		return lm_ws_refuse(wsi, ws, HTTP_STATUS_SERVICE_UNAVAILABLE,
+				    LM_STATS_LIMIT_CLIENTS);
 	return 0;
-refuse:
-	lm_stats_add(&ws->o.stats->ws_refused, 1);
-	return 1;
+}
+
+/* Clients only read: one that sends large or many data messages is closed. */
+static int lm_ws_on_receive(struct lws *wsi, struct lm_ws *ws, struct lm_ws_client *c,
+			    size_t len)
+{
+	static const char reason[] = "clients of lifemon only read";
+
+	c->rx_bytes += (uint32_t)len;
+	if (lws_is_final_fragment(wsi)) {
+		c->rx_msgs++;
+		if (c->rx_bytes <= LM_WS_CLIENT_MAX_MSG_BYTES && c->rx_msgs <= LM_WS_CLIENT_MAX_MSGS) {
+			c->rx_bytes = 0;
+			return 0;
+		}
+	} else if (c->rx_bytes <= LM_WS_CLIENT_MAX_MSG_BYTES) {
+		return 0;
+	}
+	lm_stats_add(&ws->o.stats->limit_hits[LM_STATS_LIMIT_CLIENT_MESSAGES], 1);
+	lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)reason,
+			 sizeof(reason) - 1);
+	return -1;
 }
 
 static void lm_ws_client_add(struct lm_ws *ws, struct lm_ws_client *c, struct lws *wsi)
@@ -224,7 +297,8 @@ static void lm_ws_client_add(struct lm_ws *ws, struct lm_ws_client *c, struct lw
 	if (ws->clients)
 		ws->clients->prev = c;
 	ws->clients = c;
-	lm_stats_add(&ws->o.stats->ws_clients, 1);
+	ws->client_cnt++;
+	lm_stats_set(&ws->o.stats->ws_clients, ws->client_cnt);
 	lm_stats_add(&ws->o.stats->ws_connections, 1);
 }
 
@@ -239,7 +313,8 @@ static void lm_ws_client_del(struct lm_ws *ws, struct lm_ws_client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	c->is_ws = false;
-	lm_stats_set(&ws->o.stats->ws_clients, lm_stats_get(&ws->o.stats->ws_clients) - 1);
+	ws->client_cnt--;
+	lm_stats_set(&ws->o.stats->ws_clients, ws->client_cnt);
 }
 
 /* Writes one message to a client: a pending loss notice, else the next entry. */
@@ -325,7 +400,6 @@ static int lm_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	struct lm_ws *ws = lws_context_user(lws_get_context(wsi));
 	struct lm_ws_client *c = user;
 
-	(void)len;
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
 		return lm_ws_on_http(wsi, ws, in);
@@ -342,8 +416,9 @@ static int lm_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			return 0;
 		return lm_ws_write_next(wsi, ws, c);
 	case LWS_CALLBACK_RECEIVE:
-		/* clients only read; what they send is ignored */
-		return 0;
+		if (!c || !c->is_ws)
+			return -1;
+		return lm_ws_on_receive(wsi, ws, c, len);
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		lm_ws_take_published(ws);
 		return 0;
@@ -402,7 +477,9 @@ int lm_ws_open(const struct lm_ws_opts *opts, struct lm_ws **out)
 	int err;
 
 	*out = NULL;
-	if (!opts->txt_ring || !opts->free_ring || !opts->pool || !opts->metrics)
+	if (!opts->txt_ring || !opts->free_ring || !opts->pool || !opts->metrics ||
+	    !opts->max_clients || opts->max_header_bytes < 512 || opts->max_header_bytes > 65535 ||
+	    !opts->handshake_timeout_s || !opts->idle_timeout_s)
 		return -EINVAL;
 	err = lm_ws_probe_bind(opts->host, opts->port);
 	if (err)
@@ -411,6 +488,7 @@ int lm_ws_open(const struct lm_ws_opts *opts, struct lm_ws **out)
 	if (!ws)
 		return -ENOMEM;
 	ws->o = *opts;
+	ws->token_len = opts->token ? strlen(opts->token) : 0;
 	ws->scratch = malloc(LM_WS_SCRATCH_BYTES);
 	if (!ws->scratch) {
 		err = -ENOMEM;
@@ -427,9 +505,10 @@ int lm_ws_open(const struct lm_ws_opts *opts, struct lm_ws **out)
 	info.user = ws;
 	info.uid = -1;
 	info.gid = -1;
-	info.max_http_header_data = 4096;
+	info.max_http_header_data = (unsigned short)opts->max_header_bytes;
 	info.max_http_header_pool = 64;
-	info.timeout_secs = 10;
+	info.timeout_secs = opts->handshake_timeout_s;
+	info.keepalive_timeout = (int)opts->idle_timeout_s;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
 	if (!strchr(opts->host, ':'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;

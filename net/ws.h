@@ -34,7 +34,18 @@ struct lm_ws_opts {
 	struct lm_stats *stats;
 	lm_ws_metrics_fn metrics;
 	void *metrics_ctx;
+	const char *token;		/* bearer token every request needs; NULL: none */
+	const char *const *allow_origins; /* extra allowed Origins (--allow-origin) */
+	size_t allow_origin_cnt;
+	uint32_t max_clients;		/* WebSocket clients at most */
+	uint32_t max_header_bytes;	/* request headers larger than this are refused */
+	uint32_t handshake_timeout_s;	/* half-open connections are closed after this */
+	uint32_t idle_timeout_s;	/* idle HTTP keep-alive connections are closed after this */
 };
+
+/* What a client may send: lifemon's clients only read. */
+#define LM_WS_CLIENT_MAX_MSG_BYTES 1024
+#define LM_WS_CLIENT_MAX_MSGS 16
 
 /* Bytes every text slot needs in front of its text (LWS_PRE). */
 uint32_t lm_ws_headroom_bytes(void);

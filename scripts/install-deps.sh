@@ -8,7 +8,7 @@ pkgs=(
 	# build
 	build-essential cmake make pkg-config clang llvm
 	libbpf-dev libelf-dev zlib1g-dev bpftool
-	libck-dev libwebsockets-dev liburing-dev
+	libck-dev libwebsockets-dev liburing-dev libcap-dev
 	# tests
 	libcmocka-dev libjansson-dev libssl-dev curl procps util-linux
 	# benchmarks and peers

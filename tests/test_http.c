@@ -41,12 +41,12 @@ static void test_http_refuses_lookalike_paths(void **state)
 static void test_http_allows_own_origins(void **state)
 {
 	(void)state;
-	assert_true(lm_http_is_origin_allowed(NULL, 8080));
-	assert_true(lm_http_is_origin_allowed("", 8080));
-	assert_true(lm_http_is_origin_allowed("http://127.0.0.1:8080", 8080));
-	assert_true(lm_http_is_origin_allowed("http://localhost:8080", 8080));
-	assert_true(lm_http_is_origin_allowed("http://[::1]:8080", 8080));
-	assert_true(lm_http_is_origin_allowed("http://127.0.0.1:18081", 18081));
+	assert_true(lm_http_is_origin_allowed(NULL, 8080, NULL, 0));
+	assert_true(lm_http_is_origin_allowed("", 8080, NULL, 0));
+	assert_true(lm_http_is_origin_allowed("http://127.0.0.1:8080", 8080, NULL, 0));
+	assert_true(lm_http_is_origin_allowed("http://localhost:8080", 8080, NULL, 0));
+	assert_true(lm_http_is_origin_allowed("http://[::1]:8080", 8080, NULL, 0));
+	assert_true(lm_http_is_origin_allowed("http://127.0.0.1:18081", 18081, NULL, 0));
 }
 
 static void test_http_refuses_foreign_origins(void **state)
@@ -69,7 +69,7 @@ static void test_http_refuses_foreign_origins(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_false(lm_http_is_origin_allowed(bad[i], 8080));
+		assert_false(lm_http_is_origin_allowed(bad[i], 8080, NULL, 0));
 }
 
 static void test_http_index_page_uses_ws(void **state)
