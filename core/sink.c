@@ -280,21 +280,26 @@ static bool lm_sink_wait_room(struct lm_sink *s)
 	return s->used < s->buf_cnt;
 }
 
+/* Buffers the LOST line for the events dropped since the last one, if there is room. */
+static void lm_sink_put_notice(struct lm_sink *s)
+{
+	char notice[160];
+	int n = lm_json_lost(notice, sizeof(notice), s->loss_first, s->loss_last, s->loss_cnt,
+			     "sink_full");
+
+	if (n > 0 && lm_sink_append(s, notice, (uint32_t)n, 0, 0, 0))
+		s->loss_cnt = 0;
+}
+
 int lm_sink_put(struct lm_sink *s, const struct lm_txt_slot *slot)
 {
 	if (slot->len > s->fill_cap - 256) {
 		lm_sink_lose(s, slot->ev_cnt, slot->first_seq, slot->last_seq);
 		return -ENOSPC;
 	}
-	if (s->loss_cnt) {
-		char notice[160];
-		int n = lm_json_lost(notice, sizeof(notice), s->loss_first, s->loss_last,
-				     s->loss_cnt, "sink_full");
-
-		/* the notice goes first, into the same buffer as the text that follows it */
-		if (n > 0 && lm_sink_append(s, notice, (uint32_t)n, 0, 0, 0))
-			s->loss_cnt = 0;
-	}
+	/* the notice goes first, ahead of the text that follows the loss */
+	if (s->loss_cnt)
+		lm_sink_put_notice(s);
 	if (!s->loss_cnt && lm_sink_append(s, slot->text, slot->len, slot->ev_cnt,
 					   slot->first_seq, slot->last_seq))
 		return 0;
@@ -398,7 +403,8 @@ int lm_sink_reap(struct lm_sink *s)
 
 bool lm_sink_is_idle(const struct lm_sink *s)
 {
-	return !s->used && !s->inflight;
+	/* an unwritten loss notice is work left: a drain must not end before it */
+	return !s->used && !s->inflight && !s->loss_cnt;
 }
 
 int lm_sink_drain(struct lm_sink *s, int timeout_ms)
@@ -413,6 +419,8 @@ int lm_sink_drain(struct lm_sink *s, int timeout_ms)
 		err = lm_sink_reap(s);
 		if (err)
 			return err;
+		if (s->loss_cnt)
+			lm_sink_put_notice(s);
 		if (lm_sink_is_idle(s))
 			return 0;
 		if (lm_sink_now_ms() >= end)

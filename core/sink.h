@@ -55,10 +55,13 @@ int lm_sink_reap(struct lm_sink *s);
  */
 void lm_sink_request_reopen(struct lm_sink *s);
 
-/* True when nothing is buffered or in flight. */
+/* True when nothing is buffered or in flight and no loss is left to announce. */
 bool lm_sink_is_idle(const struct lm_sink *s);
 
-/* Shutdown: writes out everything, waiting up to timeout_ms. Returns 0 or -ETIMEDOUT. */
+/*
+ * Shutdown: writes out everything, the LOST line for the last drops included, waiting up
+ * to timeout_ms. Returns 0 or -ETIMEDOUT.
+ */
 int lm_sink_drain(struct lm_sink *s, int timeout_ms);
 
 /* Waits for any in-flight write, then frees; accepts NULL. */

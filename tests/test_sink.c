@@ -295,6 +295,54 @@ static void test_sink_counts_and_announces_loss(void **state)
 	free(d.out);
 }
 
+/* Drops after the last successful write are announced when the sink is drained. */
+static void test_sink_announces_last_loss_on_drain(void **state)
+{
+	struct lm_stats stats = { 0 };
+	struct lm_sink_opts o = { .id = LM_STATS_SINK_STDOUT, .buf_bytes = 32768, .buf_cnt = 2,
+				  .notify_fd = -1 };
+	struct drainer d = { 0 };
+	struct lm_txt_slot slot;
+	uint64_t seq = 1, lost = 0, f = 0, l = 0, c = 0;
+	struct lm_sink *s;
+	const char *notice;
+	pthread_t th;
+	int p[2], i;
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	fcntl(p[1], F_SETPIPE_SZ, 4096);
+	o.fd = p[1];
+	assert_int_equal(lm_sink_open(&o, &stats, &s), 0);
+	for (i = 0; i < 64; i++) {
+		make_slot(&slot, seq, 40, 100);
+		if (lm_sink_put(s, &slot) == -ENOSPC)
+			lost += 40;
+		seq += 40;
+	}
+	assert_true(lost > 0);
+	/* no further put: only the drain can announce the tail of the loss */
+	d.fd = p[0];
+	d.cap = 8 << 20;
+	d.out = calloc(1, d.cap);
+	assert_int_equal(pthread_create(&th, NULL, drain_pipe, &d), 0);
+	assert_int_equal(lm_sink_drain(s, 5000), 0);
+	lm_sink_close(s);
+	close(p[1]);
+	pthread_join(th, NULL);
+	close(p[0]);
+	notice = strrchr(d.out, '{');
+	assert_non_null(notice);
+	assert_int_equal(sscanf(notice,
+				"{\"type\":\"LOST\",\"first_seq\":%" SCNu64 ",\"last_seq\":%" SCNu64
+				",\"count\":%" SCNu64,
+				&f, &l, &c),
+			 3);
+	assert_int_equal(l, seq - 1);
+	assert_true(c > 0 && c <= lost);
+	free(d.out);
+}
+
 static void *drain_pipe_slowly(void *arg)
 {
 	struct drainer *d = arg;
@@ -374,6 +422,7 @@ int main(void)
 		cmocka_unit_test(test_sink_reopens_moved_file),
 		cmocka_unit_test(test_sink_counts_and_announces_loss),
 		cmocka_unit_test(test_sink_waits_for_a_slow_device),
+		cmocka_unit_test(test_sink_announces_last_loss_on_drain),
 		cmocka_unit_test(test_sink_rejects_bad_options),
 	};
 
