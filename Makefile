@@ -18,17 +18,19 @@ build:
 run: deps build
 	$(BUILD_DIR)/lifemon --stdout $(ARGS)
 
+# The whole suite three times: the plain build, ASan+UBSan, TSan (as CI runs it).
 test: deps build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure
+	$(MAKE) --no-print-directory test-asan test-tsan
 
 # Sanitizer builds of lifemon and the modules; the integration tests drive the sanitized binary.
-test-asan: deps
+test-asan:
 	cmake --preset asan
 	cmake --build build-asan -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		ctest --test-dir build-asan --output-on-failure
 
-test-tsan: deps
+test-tsan:
 	cmake --preset tsan
 	cmake --build build-tsan -j$(JOBS)
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build-tsan --output-on-failure
