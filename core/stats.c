@@ -59,6 +59,23 @@ static void lm_stats_by_type(struct lm_stats_out *o, const char *name, const uin
 				vals[t]);
 }
 
+/* One counter of struct lm_stats_sink (at `field`) for every enabled sink. */
+static void lm_stats_by_sink(struct lm_stats_out *o, const struct lm_stats *s,
+			     const struct lm_stats_view *v, const char *name, const char *help,
+			     size_t field)
+{
+	int k;
+
+	lm_stats_head(o, name, "counter", help);
+	for (k = 0; k < LM_STATS_SINK_CNT; k++) {
+		const _Atomic uint64_t *c = (const void *)((const char *)&s->sink[k] + field);
+
+		if (v->sink_enabled[k])
+			lm_stats_printf(o, "%s{sink=\"%s\"} %" PRIu64 "\n", name,
+					lm_stats_sink_name[k], lm_stats_get(c));
+	}
+}
+
 int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, char *buf,
 		    size_t cap)
 {
@@ -103,38 +120,18 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 	lm_stats_printf(&o, "lifemon_serialized_total %" PRIu64 "\n",
 			lm_stats_get(&s->serialized));
 
-	lm_stats_head(&o, "lifemon_sink_delivered_total", "counter",
-		      "Events written by each sink.");
-	for (k = 0; k < LM_STATS_SINK_CNT; k++)
-		if (v->sink_enabled[k])
-			lm_stats_printf(&o, "lifemon_sink_delivered_total{sink=\"%s\"} %" PRIu64 "\n",
-					lm_stats_sink_name[k],
-					lm_stats_get(&s->sink[k].delivered));
-	lm_stats_head(&o, "lifemon_sink_dropped_total", "counter",
-		      "Events a sink could not write in time.");
-	for (k = 0; k < LM_STATS_SINK_CNT; k++)
-		if (v->sink_enabled[k])
-			lm_stats_printf(&o, "lifemon_sink_dropped_total{sink=\"%s\"} %" PRIu64 "\n",
-					lm_stats_sink_name[k], lm_stats_get(&s->sink[k].dropped));
-	lm_stats_head(&o, "lifemon_sink_written_bytes_total", "counter",
-		      "Bytes written by each sink.");
-	for (k = 0; k < LM_STATS_SINK_CNT; k++)
-		if (v->sink_enabled[k])
-			lm_stats_printf(&o, "lifemon_sink_written_bytes_total{sink=\"%s\"} %" PRIu64
-					"\n", lm_stats_sink_name[k],
-					lm_stats_get(&s->sink[k].bytes));
-	lm_stats_head(&o, "lifemon_sink_errors_total", "counter", "Failed sink writes.");
-	for (k = 0; k < LM_STATS_SINK_CNT; k++)
-		if (v->sink_enabled[k])
-			lm_stats_printf(&o, "lifemon_sink_errors_total{sink=\"%s\"} %" PRIu64 "\n",
-					lm_stats_sink_name[k], lm_stats_get(&s->sink[k].errors));
-
-	lm_stats_head(&o, "lifemon_sink_stalls_total", "counter",
-		      "Times a sink's device made no progress for 100 ms and it began dropping.");
-	for (k = 0; k < LM_STATS_SINK_CNT; k++)
-		if (v->sink_enabled[k])
-			lm_stats_printf(&o, "lifemon_sink_stalls_total{sink=\"%s\"} %" PRIu64 "\n",
-					lm_stats_sink_name[k], lm_stats_get(&s->sink[k].slow));
+	lm_stats_by_sink(&o, s, v, "lifemon_sink_delivered_total", "Events written by each sink.",
+			 offsetof(struct lm_stats_sink, delivered));
+	lm_stats_by_sink(&o, s, v, "lifemon_sink_dropped_total",
+			 "Events a sink could not write in time.",
+			 offsetof(struct lm_stats_sink, dropped));
+	lm_stats_by_sink(&o, s, v, "lifemon_sink_written_bytes_total", "Bytes written by each sink.",
+			 offsetof(struct lm_stats_sink, bytes));
+	lm_stats_by_sink(&o, s, v, "lifemon_sink_errors_total", "Failed sink writes.",
+			 offsetof(struct lm_stats_sink, errors));
+	lm_stats_by_sink(&o, s, v, "lifemon_sink_stalls_total",
+			 "Times a sink's device made no progress for 100 ms and it began dropping.",
+			 offsetof(struct lm_stats_sink, slow));
 	lm_stats_head(&o, "lifemon_ws_published_total", "counter",
 		      "Events entered into the WebSocket broadcast ring.");
 	lm_stats_printf(&o, "lifemon_ws_published_total %" PRIu64 "\n",
