@@ -112,6 +112,11 @@ static bool lm_http_ct_equal(const char *a, size_t a_len, const char *b, size_t 
 	return !diff && a_len == b_len;
 }
 
+bool lm_http_is_token_equal(const char *want, size_t want_len, const char *got, size_t got_len)
+{
+	return want_len && lm_http_ct_equal(want, want_len, got, got_len);
+}
+
 bool lm_http_is_token_ok(const char *want, size_t want_len, const char *auth, const char *query)
 {
 	char got[256];

@@ -47,6 +47,12 @@ int lm_http_query_param(const char *query, const char *name, char *out, size_t c
  */
 bool lm_http_is_token_ok(const char *want, size_t want_len, const char *auth, const char *query);
 
+/*
+ * Compares an already-decoded token with `want` in time that depends only on the lengths.
+ * For callers whose HTTP library has decoded the query arguments itself.
+ */
+bool lm_http_is_token_equal(const char *want, size_t want_len, const char *got, size_t got_len);
+
 /* The live page: a minimal HTML client of /ws. */
 extern const char lm_http_index_html[];
 extern const size_t lm_http_index_html_len;

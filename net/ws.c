@@ -35,7 +35,7 @@ struct lm_ws_client {
 	struct lws *wsi;
 	uint64_t behind_since_ms;	/* first loss not yet caught up from; 0 = keeping up */
 	uint64_t lost;			/* events this client missed, for the close reason */
-	uint32_t rx_msgs;		/* data messages the client sent */
+	uint32_t rx_frames;		/* data frames the client sent */
 	uint32_t rx_bytes;		/* bytes of the message being received */
 	bool is_ws;			/* established WebSocket (in the client list) */
 	bool closing;			/* closed for being slow; the next writable ends it */
@@ -66,9 +66,33 @@ uint32_t lm_ws_headroom_bytes(void)
 	return LWS_PRE;
 }
 
+/*
+ * lws logs a line per refused request; anyone who can connect could flood stderr. Pass at
+ * most LM_WS_LOG_BURST lines per 10 s (this thread only) and say how many were skipped.
+ */
+#define LM_WS_LOG_BURST 20
+
 static void lm_ws_lws_log(int level, const char *line)
 {
+	static uint64_t window_ms, passed, skipped;
 	size_t n = strlen(line);
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (now - window_ms >= 10000) {
+		if (skipped)
+			lm_warn("lws", "%llu more messages of libwebsockets skipped in 10 s",
+				(unsigned long long)skipped);
+		window_ms = now;
+		passed = 0;
+		skipped = 0;
+	}
+	if (++passed > LM_WS_LOG_BURST) {
+		skipped++;
+		return;
+	}
 
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
@@ -163,27 +187,31 @@ static int lm_ws_respond(struct lws *wsi, unsigned int status, const char *type,
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
-/* Whether a request carries the bearer token (always true without --token-file). */
+/*
+ * Whether a request carries the bearer token (always true without --token-file): the
+ * Authorization header, or a token= query argument. lws has already percent-decoded each
+ * argument, so it is compared as it is (decoding again would turn "+" and "%" around).
+ */
 static bool lm_ws_is_authorized(struct lws *wsi, struct lm_ws *ws)
 {
-	char auth[320], query[512], frag[300];
-	size_t q = 0;
-	int i, n;
+	char auth[320], frag[300];
+	int i, len;
 
 	if (!ws->token_len)
 		return true;
-	auth[0] = '\0';
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) < (int)sizeof(auth))
-		lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
-	query[0] = '\0';
-	for (i = 0; i < 16; i++) {
-		n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
-		if (n <= 0 || q + (size_t)n + 2 > sizeof(query))
-			break;
-		q += (size_t)snprintf(query + q, sizeof(query) - q, "%s%s", q ? "&" : "", frag);
-	}
-	if (lm_http_is_token_ok(ws->o.token, ws->token_len, auth, query))
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) < (int)sizeof(auth) &&
+	    lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+	    lm_http_is_token_ok(ws->o.token, ws->token_len, auth, NULL))
 		return true;
+	/* every argument; the header size limit bounds how many there can be */
+	for (i = 0; (len = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i)) > 0; i++) {
+		if (len < 6 || len >= (int)sizeof(frag) ||
+		    lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) != len ||
+		    strncmp(frag, "token=", 6))
+			continue;
+		if (lm_http_is_token_equal(ws->o.token, ws->token_len, frag + 6, (size_t)len - 6))
+			return true;
+	}
 	lm_stats_add(&ws->o.stats->limit_hits[LM_STATS_LIMIT_TOKEN], 1);
 	return false;
 }
@@ -265,26 +293,38 @@ static int lm_ws_filter_upgrade(struct lws *wsi, struct lm_ws *ws)
 	return 0;
 }
 
-/* Clients only read: one that sends large or many data messages is closed. */
+/*
+ * Clients only read: one that sends a message over LM_WS_CLIENT_MAX_MSG_BYTES or more than
+ * LM_WS_CLIENT_MAX_FRAMES data frames (fragments count, empty ones too) is closed.
+ */
 static int lm_ws_on_receive(struct lws *wsi, struct lm_ws *ws, struct lm_ws_client *c,
 			    size_t len)
 {
 	static const char reason[] = "clients of lifemon only read";
+	bool frame_end = !lws_remaining_packet_payload(wsi);
 
+	if (c->closing)
+		return 0; /* already being closed: read and discard until lws hangs up */
 	c->rx_bytes += (uint32_t)len;
-	if (lws_is_final_fragment(wsi)) {
-		c->rx_msgs++;
-		if (c->rx_bytes <= LM_WS_CLIENT_MAX_MSG_BYTES && c->rx_msgs <= LM_WS_CLIENT_MAX_MSGS) {
+	if (frame_end)
+		c->rx_frames++;
+	if (c->rx_bytes <= LM_WS_CLIENT_MAX_MSG_BYTES && c->rx_frames <= LM_WS_CLIENT_MAX_FRAMES) {
+		if (frame_end && lws_is_final_fragment(wsi))
 			c->rx_bytes = 0;
-			return 0;
-		}
-	} else if (c->rx_bytes <= LM_WS_CLIENT_MAX_MSG_BYTES) {
 		return 0;
 	}
 	lm_stats_add(&ws->o.stats->limit_hits[LM_STATS_LIMIT_CLIENT_MESSAGES], 1);
 	lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)reason,
 			 sizeof(reason) - 1);
-	return -1;
+	/*
+	 * Close from the writable callback rather than now: lws then keeps reading (and we
+	 * discard) what the client still sends, so its unread flood does not turn the close
+	 * into a TCP reset that would swallow the 1008 frame. 2 s at most.
+	 */
+	c->closing = true;
+	lws_callback_on_writable(wsi);
+	lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
+	return 0;
 }
 
 static void lm_ws_client_add(struct lm_ws *ws, struct lm_ws_client *c, struct lws *wsi)
@@ -403,7 +443,13 @@ static int lm_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
 		return lm_ws_on_http(wsi, ws, in);
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		/* before lws matches a subprotocol, so every upgrade passes through here */
+		if (!in || strcmp(in, "websocket"))
+			return -1;
+		return lm_ws_filter_upgrade(wsi, ws);
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		/* second line: the same rules once the protocol is bound */
 		return lm_ws_filter_upgrade(wsi, ws);
 	case LWS_CALLBACK_ESTABLISHED:
 		lm_ws_client_add(ws, c, wsi);
@@ -509,6 +555,8 @@ int lm_ws_open(const struct lm_ws_opts *opts, struct lm_ws **out)
 	info.max_http_header_pool = 64;
 	info.timeout_secs = opts->handshake_timeout_s;
 	info.keepalive_timeout = (int)opts->idle_timeout_s;
+	/* a connection may hold one of the 64 header buffers this long without finishing */
+	info.timeout_secs_ah_idle = opts->handshake_timeout_s;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
 	if (!strchr(opts->host, ':'))
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;

@@ -45,7 +45,7 @@ struct lm_ws_opts {
 
 /* What a client may send: lifemon's clients only read. */
 #define LM_WS_CLIENT_MAX_MSG_BYTES 1024
-#define LM_WS_CLIENT_MAX_MSGS 16
+#define LM_WS_CLIENT_MAX_FRAMES 16
 
 /* Bytes every text slot needs in front of its text (LWS_PRE). */
 uint32_t lm_ws_headroom_bytes(void);

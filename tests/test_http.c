@@ -5,6 +5,7 @@
  */
 #include "net/http.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -72,6 +73,52 @@ static void test_http_refuses_foreign_origins(void **state)
 		assert_false(lm_http_is_origin_allowed(bad[i], 8080, NULL, 0));
 }
 
+static void test_http_query_param_decodes(void **state)
+{
+	char out[16];
+
+	(void)state;
+	assert_int_equal(lm_http_query_param("a=1&token=ab%2Bc+d&z", "token", out, sizeof(out)), 6);
+	assert_string_equal(out, "ab+c d");
+	assert_int_equal(lm_http_query_param("xtoken=1&token=", "token", out, sizeof(out)), 0);
+	assert_int_equal(lm_http_query_param("tok=1", "token", out, sizeof(out)), -ENOENT);
+	assert_int_equal(lm_http_query_param("token=%zz", "token", out, sizeof(out)), -EINVAL);
+	assert_int_equal(lm_http_query_param("token=%00", "token", out, sizeof(out)), -EINVAL);
+	assert_int_equal(lm_http_query_param("token=%4", "token", out, sizeof(out)), -EINVAL);
+	assert_int_equal(lm_http_query_param("token=0123456789abcdef", "token", out, sizeof(out)),
+			 -ENOSPC);
+}
+
+static void test_http_token_checks(void **state)
+{
+	static const char want[] = "abcdefghijklmnop+/=";
+	size_t n = sizeof(want) - 1;
+
+	(void)state;
+	assert_true(lm_http_is_token_ok("", 0, NULL, NULL));
+	assert_true(lm_http_is_token_ok(want, n, "Bearer abcdefghijklmnop+/=", NULL));
+	assert_false(lm_http_is_token_ok(want, n, "Bearer abcdefghijklmnop+/", NULL));
+	assert_false(lm_http_is_token_ok(want, n, "Bearer abcdefghijklmnop+/=x", NULL));
+	assert_false(lm_http_is_token_ok(want, n, "Basic abcdefghijklmnop+/=", NULL));
+	assert_true(lm_http_is_token_ok(want, n, NULL, "x=1&token=abcdefghijklmnop%2B%2F%3D"));
+	assert_false(lm_http_is_token_ok(want, n, NULL, "token=abcdefghijklmnop+/="));
+	assert_false(lm_http_is_token_ok(want, n, NULL, NULL));
+	assert_true(lm_http_is_token_equal(want, n, "abcdefghijklmnop+/=", n));
+	assert_false(lm_http_is_token_equal(want, n, "abcdefghijklmnop+/!", n));
+	assert_false(lm_http_is_token_equal(want, n, "abcdefghijklmnop+/", n - 1));
+	assert_false(lm_http_is_token_equal("", 0, "", 0));
+}
+
+static void test_http_allows_extra_origins(void **state)
+{
+	static const char *const extra[] = { "https://dash.example" };
+
+	(void)state;
+	assert_true(lm_http_is_origin_allowed("https://dash.example", 8080, extra, 1));
+	assert_false(lm_http_is_origin_allowed("https://dash.example.evil", 8080, extra, 1));
+	assert_false(lm_http_is_origin_allowed("http://dash.example", 8080, extra, 1));
+}
+
 static void test_http_index_page_uses_ws(void **state)
 {
 	(void)state;
@@ -87,6 +134,9 @@ int main(void)
 		cmocka_unit_test(test_http_refuses_lookalike_paths),
 		cmocka_unit_test(test_http_allows_own_origins),
 		cmocka_unit_test(test_http_refuses_foreign_origins),
+		cmocka_unit_test(test_http_query_param_decodes),
+		cmocka_unit_test(test_http_token_checks),
+		cmocka_unit_test(test_http_allows_extra_origins),
 		cmocka_unit_test(test_http_index_page_uses_ws),
 	};
 
