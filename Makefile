@@ -24,16 +24,17 @@ test: deps build
 	$(MAKE) --no-print-directory test-asan test-tsan
 
 # Sanitizer builds of lifemon and the modules; the integration tests drive the sanitized binary.
+# The fuzz tests run once, in the plain pass: the fuzzers are ASan+UBSan builds themselves.
 test-asan:
 	cmake --preset asan
 	cmake --build build-asan -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		ctest --test-dir build-asan --output-on-failure
+		ctest --test-dir build-asan --output-on-failure -LE fuzz
 
 test-tsan:
 	cmake --preset tsan
 	cmake --build build-tsan -j$(JOBS)
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build-tsan --output-on-failure
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build-tsan --output-on-failure -LE fuzz
 
 clean:
 	rm -rf build build-*

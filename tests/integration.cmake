@@ -10,7 +10,7 @@ add_library(lm_itutil STATIC tests/ws_client.c tests/it_util.c)
 target_link_libraries(lm_itutil PRIVATE lm_warnings
   PUBLIC PkgConfig::LIBCRYPTO PkgConfig::JANSSON)
 
-foreach(it events oom shutdown cli storm slow_client metrics kernel_loss)
+foreach(it events oom shutdown cli storm slow_client metrics kernel_loss hostile)
   add_executable(it_${it} tests/it_${it}.c)
   target_link_libraries(it_${it} PRIVATE lm_warnings lm_itutil)
   add_test(NAME it_${it} COMMAND it_${it} $<TARGET_FILE:lifemon>)
@@ -23,7 +23,7 @@ target_link_libraries(it_events PRIVATE Threads::Threads)
 # The harness is not under test: sanitizers apply to lifemon (and the unit-tested modules),
 # while the harness forks threaded children, which TSan does not support.
 foreach(t lm_itutil it_events it_oom it_shutdown it_cli it_storm it_slow_client it_metrics
-    it_kernel_loss)
+    it_kernel_loss it_hostile)
   target_compile_options(${t} PRIVATE -fno-sanitize=all)
   target_link_options(${t} PRIVATE -fno-sanitize=all)
 endforeach()
@@ -33,3 +33,8 @@ target_link_libraries(it_storm PRIVATE Threads::Threads)
 target_link_libraries(it_slow_client PRIVATE Threads::Threads)
 # Storm plus a 300k-event synthetic load, each waiting for idle books: longer than the rest.
 set_tests_properties(it_storm PROPERTIES TIMEOUT 240)
+
+# it_hostile uses ports 18098-18100 and samples lifemon's RSS on a thread; it waits out
+# several handshake and idle timeouts.
+target_link_libraries(it_hostile PRIVATE Threads::Threads)
+set_tests_properties(it_hostile PROPERTIES TIMEOUT 200)

@@ -495,6 +495,11 @@ static bool it_proc_poll(struct lm_it_proc *p)
 
 int lm_it_wait_healthy(struct lm_it_proc *p, uint16_t port, int timeout_ms)
 {
+	return lm_it_wait_healthy_path(p, port, "/healthz", timeout_ms);
+}
+
+int lm_it_wait_healthy_path(struct lm_it_proc *p, uint16_t port, const char *path, int timeout_ms)
+{
 	int64_t deadline = lm_it_now_ms() + timeout_ms;
 	int status = 0, err = 0;
 	char *body = NULL;
@@ -507,7 +512,7 @@ int lm_it_wait_healthy(struct lm_it_proc *p, uint16_t port, int timeout_ms)
 			return -ECHILD;
 		}
 		status = 0;
-		err = lm_wsc_http_get(port, "/healthz", 1000, &status, &body, NULL);
+		err = lm_wsc_http_get(port, path, 1000, &status, &body, NULL);
 		free(body);
 		body = NULL;
 		if (!err && status == 200)
@@ -523,6 +528,12 @@ int lm_it_wait_healthy(struct lm_it_proc *p, uint16_t port, int timeout_ms)
 
 int lm_it_lifemon_start(uint16_t port, const char *const extra[], bool capture_stdout,
 			struct lm_it_proc **out)
+{
+	return lm_it_lifemon_start_path(port, extra, capture_stdout, "/healthz", out);
+}
+
+int lm_it_lifemon_start_path(uint16_t port, const char *const extra[], bool capture_stdout,
+			     const char *health_path, struct lm_it_proc **out)
 {
 	const char *argv[32];
 	char listen[32];
@@ -540,7 +551,7 @@ int lm_it_lifemon_start(uint16_t port, const char *const extra[], bool capture_s
 	err = lm_it_proc_spawn((char *const *)argv, capture_stdout, &p);
 	if (err)
 		return err;
-	err = lm_it_wait_healthy(p, port, LM_IT_HEALTHY_MS);
+	err = lm_it_wait_healthy_path(p, port, health_path, LM_IT_HEALTHY_MS);
 	if (err) {
 		if (!p->reaped) {
 			lm_it_kill_reap(p->pid);
@@ -894,6 +905,12 @@ static int it_coll_message(struct lm_it_coll *c, const char *msg, size_t len)
 int lm_it_coll_open(uint16_t port, struct lm_it_coll **out)
 {
 	struct lm_wsc_opts o = {.port = port, .path = "/ws", .timeout_ms = 5000};
+
+	return lm_it_coll_open_opts(&o, out);
+}
+
+int lm_it_coll_open_opts(const struct lm_wsc_opts *o, struct lm_it_coll **out)
+{
 	struct lm_it_coll *c = NULL;
 	int err, st = 0;
 
@@ -905,9 +922,10 @@ int lm_it_coll_open(uint16_t port, struct lm_it_coll **out)
 		free(c);
 		return -ENOMEM;
 	}
-	err = lm_wsc_connect(&o, &c->ws, &st);
+	err = lm_wsc_connect(o, &c->ws, &st);
 	if (err) {
-		lm_it_note("ws connect to port %u: %s (http status %d)", port, strerror(-err), st);
+		lm_it_note("ws connect to port %u: %s (http status %d)", o->port, strerror(-err),
+			   st);
 		json_decref(c->events);
 		free(c);
 		return err;
@@ -1241,10 +1259,15 @@ bool lm_it_bpf_entry_has_pid(const json_t *entry, pid_t pid)
 
 int lm_it_metrics_fetch(uint16_t port, int timeout_ms, char **body)
 {
+	return lm_it_metrics_fetch_path(port, "/metrics", timeout_ms, body);
+}
+
+int lm_it_metrics_fetch_path(uint16_t port, const char *path, int timeout_ms, char **body)
+{
 	char *b = NULL;
 	int err, st = 0;
 
-	err = lm_wsc_http_get(port, "/metrics", timeout_ms, &st, &b, NULL);
+	err = lm_wsc_http_get(port, path, timeout_ms, &st, &b, NULL);
 	if (err)
 		return err;
 	if (st != 200) {
@@ -1557,4 +1580,36 @@ void lm_it_acct_close(struct lm_it_acct *a)
 int lm_it_read_file(const char *path, char **text, size_t *len)
 {
 	return it_read_file(path, text, len);
+}
+
+/* --- process memory --- */
+
+long lm_it_proc_rss_kb(pid_t pid)
+{
+	char path[64], buf[4096];
+	const char *line;
+	ssize_t n, got = 0;
+	long kb;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (got < (ssize_t)sizeof(buf) - 1) {
+		n = read(fd, buf + got, sizeof(buf) - 1 - (size_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	line = strstr(buf, "\nVmRSS:");
+	if (!line)
+		return -ENOENT; /* a zombie has no memory lines */
+	if (sscanf(line + 1, "VmRSS: %ld kB", &kb) != 1)
+		return -EPROTO;
+	return kb;
 }

@@ -329,4 +329,27 @@ unsigned int lm_it_acct_report(struct lm_it_acct *a, const char *who);
 /* Sends a close frame (if the stream is alive), closes and frees; accepts NULL. */
 void lm_it_acct_close(struct lm_it_acct *a);
 
+/* --- variants for lifemon instances that need a token, and process memory --- */
+
+struct lm_wsc_opts;
+
+/* lm_it_wait_healthy polling `path` (e.g. "/healthz?token=...") instead of /healthz. */
+int lm_it_wait_healthy_path(struct lm_it_proc *p, uint16_t port, const char *path, int timeout_ms);
+
+/* lm_it_lifemon_start waiting for 200 on `health_path` instead of /healthz. */
+int lm_it_lifemon_start_path(uint16_t port, const char *const extra[], bool capture_stdout,
+			     const char *health_path, struct lm_it_proc **out);
+
+/* lm_it_coll_open with the caller's connect options (path, headers, origin). */
+int lm_it_coll_open_opts(const struct lm_wsc_opts *o, struct lm_it_coll **out);
+
+/* lm_it_metrics_fetch of `path` (e.g. "/metrics?token=..."). */
+int lm_it_metrics_fetch_path(uint16_t port, const char *path, int timeout_ms, char **body);
+
+/*
+ * VmRSS of `pid` in KiB from /proc/<pid>/status. Returns it, or -errno (-ENOENT when the
+ * process has no memory left, e.g. a zombie). Async-signal-safe apart from sscanf; any thread.
+ */
+long lm_it_proc_rss_kb(pid_t pid);
+
 #endif /* LM_IT_UTIL_H */

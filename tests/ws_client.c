@@ -45,6 +45,7 @@ struct lm_wsc {
 	bool close_reported;
 	bool close_sent;
 	uint16_t close_code;
+	uint64_t pongs; /* pong frames received (lm_wsc_recv skips them) */
 	char err[256];
 };
 
@@ -320,18 +321,44 @@ static int wsc_in_reserve(struct lm_wsc *c, size_t extra)
 	return 0;
 }
 
+/*
+ * True if `proto` (the server's pick) is one of the subprotocols that the extra request
+ * header lines `hdrs` offered in a Sec-WebSocket-Protocol header. NULL hdrs offer none.
+ */
+static bool wsc_protocol_offered(const char *hdrs, const char *proto)
+{
+	char block[2048], val[1024];
+	int n;
+
+	if (!hdrs)
+		return false;
+	/* wsc_header_get skips a status line: give it a dummy one */
+	n = snprintf(block, sizeof(block), "X\r\n%s\r\n", hdrs);
+	if (n < 0 || (size_t)n >= sizeof(block))
+		return false;
+	return wsc_header_get(block, "Sec-WebSocket-Protocol", val, sizeof(val)) &&
+	       wsc_has_token(val, proto);
+}
+
 int lm_wsc_connect(const struct lm_wsc_opts *o, struct lm_wsc **out, int *http_status)
 {
 	int64_t deadline = wsc_now_ms() + (o->timeout_ms > 0 ? o->timeout_ms : 5000);
 	struct lm_wsc *c = NULL;
 	uint8_t rawkey[16];
-	char key[32], accept[32], req[1024], val[256];
-	char *resp = NULL;
-	size_t resp_len = 0, hdr_end = 0;
+	char key[32], accept[32], val[256];
+	char *resp = NULL, *req = NULL;
+	size_t resp_len = 0, hdr_end = 0, req_cap;
 	int err = 0, n, status;
 
 	if (http_status)
 		*http_status = 0;
+	req_cap =
+	    1024 + (o->headers ? strlen(o->headers) : 0) + (o->method ? strlen(o->method) : 0);
+	req = malloc(req_cap);
+	if (!req) {
+		err = -ENOMEM;
+		goto out;
+	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		err = -ENOMEM;
@@ -357,18 +384,19 @@ int lm_wsc_connect(const struct lm_wsc_opts *o, struct lm_wsc **out, int *http_s
 	if (err)
 		goto out;
 
-	n = snprintf(req, sizeof(req),
-		     "GET %s HTTP/1.1\r\n"
+	n = snprintf(req, req_cap,
+		     "%s %s HTTP/1.1\r\n"
 		     "Host: 127.0.0.1:%u\r\n"
 		     "Upgrade: websocket\r\n"
 		     "Connection: Upgrade\r\n"
 		     "Sec-WebSocket-Key: %s\r\n"
 		     "Sec-WebSocket-Version: 13\r\n"
-		     "%s%s%s"
+		     "%s%s%s%s"
 		     "\r\n",
-		     o->path ? o->path : "/ws", o->port, key, o->origin ? "Origin: " : "",
-		     o->origin ? o->origin : "", o->origin ? "\r\n" : "");
-	if (n < 0 || (size_t)n >= sizeof(req)) {
+		     o->method ? o->method : "GET", o->path ? o->path : "/ws", o->port, key,
+		     o->origin ? "Origin: " : "", o->origin ? o->origin : "",
+		     o->origin ? "\r\n" : "", o->headers ? o->headers : "");
+	if (n < 0 || (size_t)n >= req_cap) {
 		err = -EINVAL;
 		goto out;
 	}
@@ -428,9 +456,16 @@ int lm_wsc_connect(const struct lm_wsc_opts *o, struct lm_wsc **out, int *http_s
 		err = -EPROTO;
 		goto out;
 	}
-	/* We offered no extension or subprotocol, so the server must not pick one. */
-	if (wsc_header_get(resp, "Sec-WebSocket-Extensions", val, sizeof(val)) ||
-	    wsc_header_get(resp, "Sec-WebSocket-Protocol", val, sizeof(val))) {
+	/*
+	 * We offered no extension, so the server must not pick one; nor a subprotocol unless
+	 * o->headers offered some, and then only one of those.
+	 */
+	if (wsc_header_get(resp, "Sec-WebSocket-Extensions", val, sizeof(val))) {
+		err = -EPROTO;
+		goto out;
+	}
+	if (wsc_header_get(resp, "Sec-WebSocket-Protocol", val, sizeof(val)) &&
+	    !wsc_protocol_offered(o->headers, val)) {
 		err = -EPROTO;
 		goto out;
 	}
@@ -444,12 +479,20 @@ int lm_wsc_connect(const struct lm_wsc_opts *o, struct lm_wsc **out, int *http_s
 	*out = c;
 	c = NULL;
 out:
+	free(req);
 	free(resp);
 	lm_wsc_close(c);
 	return err;
 }
 
+static int wsc_send_frame_fin(struct lm_wsc *c, int opcode, bool fin, const void *data, size_t len);
+
 static int wsc_send_frame(struct lm_wsc *c, int opcode, const void *data, size_t len)
+{
+	return wsc_send_frame_fin(c, opcode, true, data, len);
+}
+
+static int wsc_send_frame_fin(struct lm_wsc *c, int opcode, bool fin, const void *data, size_t len)
 {
 	int64_t deadline = wsc_now_ms() + 5000;
 	uint8_t hdr[WSC_FRAME_HDR_MAX], mask[4];
@@ -465,7 +508,7 @@ static int wsc_send_frame(struct lm_wsc *c, int opcode, const void *data, size_t
 	err = wsc_random(mask, sizeof(mask));
 	if (err)
 		return err;
-	hdr[hlen++] = 0x80 | (uint8_t)opcode;
+	hdr[hlen++] = (fin ? 0x80 : 0) | (uint8_t)(opcode & 0x0f);
 	if (len < 126) {
 		hdr[hlen++] = 0x80 | (uint8_t)len;
 	} else if (len <= 0xffff) {
@@ -666,6 +709,7 @@ static int wsc_take_frame(struct lm_wsc *c, bool *done)
 			return err;
 		break;
 	case LM_WSC_OP_PONG:
+		c->pongs++;
 		break;
 	case LM_WSC_OP_CLOSE:
 		if (plen == 1) {
@@ -813,26 +857,34 @@ static ssize_t wsc_dechunk(char *b, size_t len, bool *complete)
 int lm_wsc_http_get(uint16_t port, const char *path, int timeout_ms, int *status, char **body,
 		    size_t *body_len)
 {
+	return lm_wsc_http_request(port, "GET", path, NULL, timeout_ms, status, body, body_len);
+}
+
+int lm_wsc_http_request(uint16_t port, const char *method, const char *path, const char *headers,
+			int timeout_ms, int *status, char **body, size_t *body_len)
+{
 	int64_t deadline = wsc_now_ms() + (timeout_ms > 0 ? timeout_ms : 5000);
 	size_t cap = WSC_HDR_MAX + LM_WSC_HTTP_BODY_MAX + 64, len = 0, hdr_end = 0, clen = 0;
+	size_t req_cap = 512 + strlen(method) + strlen(path) + (headers ? strlen(headers) : 0);
 	bool chunked = false, has_clen = false, complete = false;
-	char *buf = NULL, req[512], val[128];
+	char *buf = NULL, *req = NULL, val[128];
 	ssize_t r, blen = 0;
 	int fd = -1, err = 0, n, st;
 
 	buf = malloc(cap + 1);
-	if (!buf) {
+	req = malloc(req_cap);
+	if (!buf || !req) {
 		err = -ENOMEM;
 		goto out;
 	}
 	err = wsc_tcp_connect(port, deadline, &fd);
 	if (err)
 		goto out;
-	n = snprintf(req, sizeof(req),
-		     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n"
-		     "Accept: */*\r\n\r\n",
-		     path, port);
-	if (n < 0 || (size_t)n >= sizeof(req)) {
+	n = snprintf(req, req_cap,
+		     "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n"
+		     "Accept: */*\r\n%s\r\n",
+		     method, path, port, headers ? headers : "");
+	if (n < 0 || (size_t)n >= req_cap) {
 		err = -EINVAL;
 		goto out;
 	}
@@ -929,6 +981,102 @@ int lm_wsc_http_get(uint16_t port, const char *path, int timeout_ms, int *status
 out:
 	if (fd >= 0)
 		close(fd);
+	free(req);
 	free(buf);
 	return err;
+}
+
+/* --- hostile-client helpers --- */
+
+int lm_wsc_send_frame(struct lm_wsc *c, int opcode, bool fin, const void *data, size_t len)
+{
+	return wsc_send_frame_fin(c, opcode, fin, data, len);
+}
+
+int lm_wsc_send_raw(struct lm_wsc *c, const void *buf, size_t len, int timeout_ms)
+{
+	int err;
+
+	err = wsc_write_all(c->fd, buf, len, wsc_now_ms() + (timeout_ms > 0 ? timeout_ms : 0));
+	if (err)
+		wsc_seterr(c->err, "sending %zu raw bytes: %s", len, strerror(-err));
+	return err;
+}
+
+uint64_t lm_wsc_pong_count(const struct lm_wsc *c)
+{
+	return c->pongs;
+}
+
+int lm_wsc_wait_close(struct lm_wsc *c, int timeout_ms, uint16_t *code)
+{
+	int64_t deadline = wsc_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	const char *msg;
+	size_t len;
+	int r;
+
+	*code = 0;
+	for (;;) {
+		int left = (int)(deadline - wsc_now_ms());
+
+		r = lm_wsc_recv(c, left > 0 ? left : 0, &msg, &len);
+		if (r == LM_WSC_OP_CLOSE) {
+			*code = c->close_code;
+			return 0;
+		}
+		if (r == LM_WSC_OP_TEXT || r == LM_WSC_OP_BINARY)
+			continue;
+		if (r == -ENOTCONN && c->close_rcvd) {
+			*code = c->close_code;
+			return 0;
+		}
+		if (r == -ETIMEDOUT)
+			return r;
+		/* a reset, or bytes after the close: the server is done with us */
+		if (r == -EPIPE || r == -ECONNRESET || r == -EPROTO)
+			return -ECONNRESET;
+		return r;
+	}
+}
+
+int lm_wsc_tcp_open(uint16_t port, int timeout_ms, int *fd)
+{
+	return wsc_tcp_connect(port, wsc_now_ms() + (timeout_ms > 0 ? timeout_ms : 5000), fd);
+}
+
+int lm_wsc_fd_send(int fd, const void *buf, size_t len, int timeout_ms)
+{
+	return wsc_write_all(fd, buf, len, wsc_now_ms() + (timeout_ms > 0 ? timeout_ms : 0));
+}
+
+int lm_wsc_fd_wait_closed(int fd, int timeout_ms, char *head, size_t cap, size_t *nread)
+{
+	int64_t deadline = wsc_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	size_t total = 0, kept = 0;
+	char chunk[4096];
+	ssize_t r;
+
+	if (head && cap)
+		head[0] = '\0';
+	for (;;) {
+		r = wsc_read_some(fd, chunk, sizeof(chunk), deadline);
+		if (r == 0 || r == -ECONNRESET) {
+			if (nread)
+				*nread = total;
+			return r == 0 ? 0 : -ECONNRESET;
+		}
+		if (r < 0) {
+			if (nread)
+				*nread = total;
+			return (int)r;
+		}
+		if (head && cap && kept + 1 < cap) {
+			size_t n = (size_t)r < cap - 1 - kept ? (size_t)r : cap - 1 - kept;
+
+			memcpy(head + kept, chunk, n);
+			kept += n;
+			head[kept] = '\0';
+		}
+		total += (size_t)r;
+	}
 }

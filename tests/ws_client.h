@@ -8,6 +8,7 @@
 #ifndef LM_WS_CLIENT_H
 #define LM_WS_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,9 @@ struct lm_wsc_opts {
 	const char *origin;   /* Origin header value; no Origin header when NULL */
 	int timeout_ms;	      /* deadline for connect plus the whole handshake */
 	size_t msg_max_bytes; /* cap on one reassembled message; 0: LM_WSC_MSG_MAX_DEFAULT */
+	const char *headers;  /* extra request header lines, each ending "\r\n"; NULL: none. A
+			       * Sec-WebSocket-Protocol offered here may be picked by the server */
+	const char *method;   /* request method; "GET" when NULL */
 };
 
 /*
@@ -80,5 +84,46 @@ void lm_wsc_close(struct lm_wsc *c);
  */
 int lm_wsc_http_get(uint16_t port, const char *path, int timeout_ms, int *status, char **body,
 		    size_t *body_len);
+
+/*
+ * As lm_wsc_http_get with another `method` and extra request header lines `headers` (each
+ * ending "\r\n"; NULL: none).
+ */
+int lm_wsc_http_request(uint16_t port, const char *method, const char *path, const char *headers,
+			int timeout_ms, int *status, char **body, size_t *body_len);
+
+/* --- hostile-client helpers (tests/it_hostile.c): what a good client never sends --- */
+
+/*
+ * Sends one masked frame with any opcode (reserved ones too) and FIN as given; the payload is
+ * not checked (a control frame may be oversized on purpose). Returns as lm_wsc_send_text.
+ */
+int lm_wsc_send_frame(struct lm_wsc *c, int opcode, bool fin, const void *data, size_t len);
+
+/* Writes raw bytes (frame headers of the caller's making) on the socket. 0, -ETIMEDOUT, -errno. */
+int lm_wsc_send_raw(struct lm_wsc *c, const void *buf, size_t len, int timeout_ms);
+
+/* Pong frames received so far (lm_wsc_recv answers pings and consumes pongs). */
+uint64_t lm_wsc_pong_count(const struct lm_wsc *c);
+
+/*
+ * Reads (dropping messages) until the server closes. Returns 0 with *code (1005 for a close
+ * frame without a code) after a close frame, -ECONNRESET (*code 0) when TCP ended without one
+ * or with bytes that break RFC 6455, -ETIMEDOUT while the connection stays open, or -errno.
+ */
+int lm_wsc_wait_close(struct lm_wsc *c, int timeout_ms, uint16_t *code);
+
+/* Opens a non-blocking TCP connection to 127.0.0.1:port. Returns 0 and *fd, or -errno. */
+int lm_wsc_tcp_open(uint16_t port, int timeout_ms, int *fd);
+
+/* Writes all of buf to a non-blocking socket. Returns 0, -ETIMEDOUT or -errno (-EPIPE...). */
+int lm_wsc_fd_send(int fd, const void *buf, size_t len, int timeout_ms);
+
+/*
+ * Reads and discards until the peer closes. Returns 0 on EOF, -ECONNRESET on a reset (closed
+ * too), -ETIMEDOUT while it stays open, or -errno. The first cap - 1 bytes read go to head
+ * (NUL-terminated; may be NULL), the count of all bytes read to *nread (may be NULL).
+ */
+int lm_wsc_fd_wait_closed(int fd, int timeout_ms, char *head, size_t cap, size_t *nread);
 
 #endif /* LM_WS_CLIENT_H */
