@@ -11,6 +11,8 @@ pkgs=(
 	libck-dev libwebsockets-dev liburing-dev libcap-dev
 	# tests
 	libcmocka-dev libjansson-dev libssl-dev curl procps util-linux
+	# libFuzzer and the sanitizer runtimes for clang (fuzz tests)
+	libclang-rt-14-dev
 	# benchmarks and peers
 	bpftrace forkstat hyperfine
 	# promtool, to lint /metrics in tests
