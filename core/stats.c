@@ -47,7 +47,7 @@ static void lm_stats_head(struct lm_stats_out *o, const char *name, const char *
 static const char *const lm_stats_type[LM_EV_TYPE_CNT] = { NULL, "exec", "exit", "oom_kill" };
 static const char *const lm_stats_sink_name[LM_STATS_SINK_CNT] = { "stdout", "file" };
 static const char *const lm_stats_limit_name[LM_STATS_LIMIT_CNT] = {
-	"clients", "client_messages", "token", "origin", "path"
+	"clients", "client_messages", "token", "origin", "path", "incomplete_request"
 };
 
 static void lm_stats_by_type(struct lm_stats_out *o, const char *name, const uint64_t *vals)

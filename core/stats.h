@@ -23,6 +23,8 @@ enum lm_stats_limit {
 	LM_STATS_LIMIT_TOKEN,		/* request refused: missing or wrong bearer token */
 	LM_STATS_LIMIT_ORIGIN,		/* upgrade refused: foreign Origin */
 	LM_STATS_LIMIT_PATH,		/* upgrade refused: not GET /ws */
+	LM_STATS_LIMIT_INCOMPLETE,	/* closed before a whole request: header too large,
+					 * handshake or idle timeout, garbage */
 	LM_STATS_LIMIT_CNT,
 };
 

@@ -61,6 +61,10 @@ struct lm_ws {
 
 static const struct lws_protocols lm_ws_protocols[];
 
+/* Marks, in lws's opaque pointer, a connection that delivered a whole request. */
+static char lm_ws_conn_served;
+#define LM_WS_CONN_SERVED ((void *)&lm_ws_conn_served)
+
 uint32_t lm_ws_headroom_bytes(void)
 {
 	return LWS_PRE;
@@ -441,9 +445,21 @@ static int lm_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	struct lm_ws_client *c = user;
 
 	switch (reason) {
+	case LWS_CALLBACK_WSI_DESTROY:
+		/*
+		 * A connection that never delivered a whole request was closed by a limit
+		 * (header size, handshake or idle timeout) or sent garbage. Only connections
+		 * end while the server runs; the listen socket and event pipe end at shutdown.
+		 */
+		if (!atomic_load_explicit(&ws->stop, memory_order_acquire) &&
+		    lws_get_opaque_user_data(wsi) != LM_WS_CONN_SERVED)
+			lm_stats_add(&ws->o.stats->limit_hits[LM_STATS_LIMIT_INCOMPLETE], 1);
+		return 0;
 	case LWS_CALLBACK_HTTP:
+		lws_set_opaque_user_data(wsi, LM_WS_CONN_SERVED);
 		return lm_ws_on_http(wsi, ws, in);
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		lws_set_opaque_user_data(wsi, LM_WS_CONN_SERVED);
 		/* before lws matches a subprotocol, so every upgrade passes through here */
 		if (!in || strcmp(in, "websocket"))
 			return -1;

@@ -165,9 +165,9 @@ static void require_alive(const char *phase)
 
 /* --- /metrics --- */
 
-enum { LIM_CLIENTS, LIM_MESSAGES, LIM_TOKEN, LIM_ORIGIN, LIM_PATH, LIM_CNT };
+enum { LIM_CLIENTS, LIM_MESSAGES, LIM_TOKEN, LIM_ORIGIN, LIM_PATH, LIM_INCOMPLETE, LIM_CNT };
 static const char *const lim_name[LIM_CNT] = {"clients", "client_messages", "token", "origin",
-					      "path"};
+					      "path", "incomplete_request"};
 
 struct counters {
 	double lim[LIM_CNT];
@@ -1355,6 +1355,10 @@ int main(int argc, char **argv)
 	LM_IT_EXPECT(a1.lim[LIM_TOKEN] == a0.lim[LIM_TOKEN],
 		     "A (no --token-file): token limit hits rose by %g",
 		     a1.lim[LIM_TOKEN] - a0.lim[LIM_TOKEN]);
+	/* random bytes, oversized headers, a TLS hello, half-open handshakes, idle sockets */
+	LM_IT_EXPECT(a1.lim[LIM_INCOMPLETE] - a0.lim[LIM_INCOMPLETE] >= 50,
+		     "incomplete_request limit hits rose by %.0f, want at least the 50 half-open "
+		     "handshakes", a1.lim[LIM_INCOMPLETE] - a0.lim[LIM_INCOMPLETE]);
 	if (a0.has[LIM_PATH])
 		LM_IT_EXPECT(a1.lim[LIM_PATH] > a0.lim[LIM_PATH],
 			     "A: path limit hits did not move after upgrades on other paths");
