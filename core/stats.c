@@ -59,6 +59,14 @@ static void lm_stats_by_type(struct lm_stats_out *o, const char *name, const uin
 				vals[t]);
 }
 
+/* A metric with a single unlabelled sample. */
+static void lm_stats_one(struct lm_stats_out *o, const char *name, const char *type,
+			 const char *help, uint64_t value)
+{
+	lm_stats_head(o, name, type, help);
+	lm_stats_printf(o, "%s %" PRIu64 "\n", name, value);
+}
+
 /* One counter of struct lm_stats_sink (at `field`) for every enabled sink. */
 static void lm_stats_by_sink(struct lm_stats_out *o, const struct lm_stats *s,
 			     const struct lm_stats_view *v, const char *name, const char *help,
@@ -106,19 +114,18 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 	lm_stats_head(&o, "lifemon_read_total", "counter",
 		      "Events read from the kernel ring buffers, by type.");
 	lm_stats_by_type(&o, "lifemon_read_total", read);
-	lm_stats_head(&o, "lifemon_reader_invalid_total", "counter",
-		      "Ring buffer records of an unexpected size or version.");
-	lm_stats_printf(&o, "lifemon_reader_invalid_total %" PRIu64 "\n",
-			lm_stats_get(&s->reader_invalid));
+	lm_stats_one(&o, "lifemon_reader_invalid_total", "counter",
+		     "Ring buffer records of an unexpected size or version.",
+		     lm_stats_get(&s->reader_invalid));
 	lm_stats_head(&o, "lifemon_stage_waits_total", "counter",
 		      "Times a stage waited for the next one (backpressure, nothing lost).");
 	lm_stats_printf(&o, "lifemon_stage_waits_total{stage=\"reader\"} %" PRIu64 "\n",
 			lm_stats_get(&s->reader_full_waits));
 	lm_stats_printf(&o, "lifemon_stage_waits_total{stage=\"serializer\"} %" PRIu64 "\n",
 			lm_stats_get(&s->ser_slot_waits));
-	lm_stats_head(&o, "lifemon_serialized_total", "counter", "Events written as JSON.");
-	lm_stats_printf(&o, "lifemon_serialized_total %" PRIu64 "\n",
-			lm_stats_get(&s->serialized));
+	lm_stats_one(&o, "lifemon_serialized_total", "counter",
+		     "Events written as JSON.",
+		     lm_stats_get(&s->serialized));
 
 	lm_stats_by_sink(&o, s, v, "lifemon_sink_delivered_total", "Events written by each sink.",
 			 offsetof(struct lm_stats_sink, delivered));
@@ -132,35 +139,30 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 	lm_stats_by_sink(&o, s, v, "lifemon_sink_stalls_total",
 			 "Times a sink's device made no progress for 100 ms and it began dropping.",
 			 offsetof(struct lm_stats_sink, slow));
-	lm_stats_head(&o, "lifemon_ws_published_total", "counter",
-		      "Events entered into the WebSocket broadcast ring.");
-	lm_stats_printf(&o, "lifemon_ws_published_total %" PRIu64 "\n",
-			lm_stats_get(&s->ws_published));
-	lm_stats_head(&o, "lifemon_ws_delivered_total", "counter",
-		      "Events written to WebSocket clients, summed over clients.");
-	lm_stats_printf(&o, "lifemon_ws_delivered_total %" PRIu64 "\n",
-			lm_stats_get(&s->ws_delivered));
-	lm_stats_head(&o, "lifemon_ws_dropped_total", "counter",
-		      "Events slow WebSocket clients missed, summed over clients.");
-	lm_stats_printf(&o, "lifemon_ws_dropped_total %" PRIu64 "\n",
-			lm_stats_get(&s->ws_dropped));
-	lm_stats_head(&o, "lifemon_ws_clients", "gauge", "Connected WebSocket clients.");
-	lm_stats_printf(&o, "lifemon_ws_clients %" PRIu64 "\n", lm_stats_get(&s->ws_clients));
-	lm_stats_head(&o, "lifemon_ws_connections_total", "counter",
-		      "WebSocket connections accepted.");
-	lm_stats_printf(&o, "lifemon_ws_connections_total %" PRIu64 "\n",
-			lm_stats_get(&s->ws_connections));
-	lm_stats_head(&o, "lifemon_ws_refused_total", "counter",
-		      "WebSocket upgrades refused (wrong path or foreign origin).");
-	lm_stats_printf(&o, "lifemon_ws_refused_total %" PRIu64 "\n",
-			lm_stats_get(&s->ws_refused));
-	lm_stats_head(&o, "lifemon_ws_slow_disconnects_total", "counter",
-		      "WebSocket clients closed because they stayed behind after losing events.");
-	lm_stats_printf(&o, "lifemon_ws_slow_disconnects_total %" PRIu64 "\n",
-			lm_stats_get(&s->ws_slow_disconnects));
-	lm_stats_head(&o, "lifemon_http_requests_total", "counter", "HTTP requests answered.");
-	lm_stats_printf(&o, "lifemon_http_requests_total %" PRIu64 "\n",
-			lm_stats_get(&s->http_requests));
+	lm_stats_one(&o, "lifemon_ws_published_total", "counter",
+		     "Events entered into the WebSocket broadcast ring.",
+		     lm_stats_get(&s->ws_published));
+	lm_stats_one(&o, "lifemon_ws_delivered_total", "counter",
+		     "Events written to WebSocket clients, summed over clients.",
+		     lm_stats_get(&s->ws_delivered));
+	lm_stats_one(&o, "lifemon_ws_dropped_total", "counter",
+		     "Events slow WebSocket clients missed, summed over clients.",
+		     lm_stats_get(&s->ws_dropped));
+	lm_stats_one(&o, "lifemon_ws_clients", "gauge",
+		     "Connected WebSocket clients.",
+		     lm_stats_get(&s->ws_clients));
+	lm_stats_one(&o, "lifemon_ws_connections_total", "counter",
+		     "WebSocket connections accepted.",
+		     lm_stats_get(&s->ws_connections));
+	lm_stats_one(&o, "lifemon_ws_refused_total", "counter",
+		     "WebSocket upgrades refused (wrong path or foreign origin).",
+		     lm_stats_get(&s->ws_refused));
+	lm_stats_one(&o, "lifemon_ws_slow_disconnects_total", "counter",
+		     "WebSocket clients closed because they stayed behind after losing events.",
+		     lm_stats_get(&s->ws_slow_disconnects));
+	lm_stats_one(&o, "lifemon_http_requests_total", "counter",
+		     "HTTP requests answered.",
+		     lm_stats_get(&s->http_requests));
 
 	lm_stats_head(&o, "lifemon_limit_hits_total", "counter",
 		      "Requests refused or connections closed by a safety limit, by limit.");
