@@ -12,6 +12,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* include/uapi/asm-generic/errno-base.h: macros are not in BTF */
+#define LM_EEXIST 17
 /* include/linux/sched/signal.h; unchanged since 2.6 */
 #define LM_SIGNAL_GROUP_EXIT 0x00000004
 
@@ -63,13 +65,35 @@ struct mm_struct___old {
 	struct mm_rss_stat___old rss_stat;
 } __attribute__((preserve_access_index));
 
+/*
+ * Claims of a process's exit on kernels without group_dead (see lm_exit_old), keyed by the
+ * process's identity, which pid reuse cannot repeat. Entries are never deleted (a late
+ * thread must still find its group's claim); LRU evicts the old ones. The loader shrinks the
+ * map to a token size where lm_exit_old is not loaded.
+ */
+struct lm_exit_key {
+	__u64 start_ns; /* the thread-group leader's start_time */
+	__u32 tgid;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct lm_exit_key);
+	__type(value, __u8);
+} lm_exits SEC(".maps");
+
 static __always_inline void lm_count(void *map, __u32 type)
 {
 	__u64 *cnt = bpf_map_lookup_elem(map, &type);
 
-	/* Per-CPU slot; tracepoint programs do not nest on one CPU, so no atomic needed. */
+	/*
+	 * Per-CPU slot, but atomic all the same: on PREEMPT_RT a program runs with only
+	 * migration disabled, so another program on this CPU can preempt it mid-increment.
+	 */
 	if (cnt)
-		*cnt += 1;
+		__sync_fetch_and_add(cnt, 1);
 }
 
 /*
@@ -79,6 +103,7 @@ static __always_inline void lm_count(void *map, __u32 type)
 static __always_inline struct lm_event *lm_reserve(__u32 type, void **ringp)
 {
 	__u32 cpu = bpf_get_smp_processor_id(), zero = 0;
+	__u64 t0_ns, drops;
 	struct lm_event *e;
 	__u64 *total;
 	void *ring;
@@ -90,6 +115,16 @@ static __always_inline struct lm_event *lm_reserve(__u32 type, void **ringp)
 		lm_count(&lm_drops, 0);
 		return NULL;
 	}
+	/*
+	 * Both read before the reserve. A program preempted between its reserve and its
+	 * clock read (PREEMPT_RT, or a descheduled vCPU) may carry a later ts than a record
+	 * behind it in the ring; t0_ns still bounds every later record from below, which is
+	 * what the reader's merge relies on. A drop by a preempting program counts against
+	 * the record after this one, which is where it sits in the ring.
+	 */
+	total = bpf_map_lookup_elem(&lm_drops, &zero);
+	drops = total ? *total : 0;
+	t0_ns = bpf_ktime_get_boot_ns();
 	e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
 	if (!e) {
 		lm_count(&lm_drops, type);
@@ -97,8 +132,8 @@ static __always_inline struct lm_event *lm_reserve(__u32 type, void **ringp)
 		return NULL;
 	}
 	*ringp = ring;
-	total = bpf_map_lookup_elem(&lm_drops, &zero);
-	e->cpu_drops = total ? *total : 0;
+	e->cpu_drops = drops;
+	e->t0_ns = t0_ns;
 	e->ts_ns = bpf_ktime_get_boot_ns();
 	e->version = LM_EVENT_VERSION;
 	e->type = type;
@@ -130,8 +165,9 @@ static __always_inline void lm_fill_task(struct lm_event *e, struct task_struct 
 	e->uid = BPF_CORE_READ(p, cred, uid.val);
 }
 
+/* old_pid: the exec'ing thread's id before exec; de_thread() has made it the leader since. */
 SEC("tp_btf/sched_process_exec")
-int BPF_PROG(lm_exec, struct task_struct *p)
+int BPF_PROG(lm_exec, struct task_struct *p, pid_t old_pid)
 {
 	void *ring = NULL;
 	struct lm_event *e = lm_reserve(LM_EV_EXEC, &ring);
@@ -139,6 +175,7 @@ int BPF_PROG(lm_exec, struct task_struct *p)
 	if (!e)
 		return 0;
 	lm_fill_task(e, p);
+	e->tid = old_pid;
 	BPF_CORE_READ_STR_INTO(&e->comm, p, comm);
 	lm_submit(e, ring);
 	return 0;
@@ -178,12 +215,23 @@ int BPF_PROG(lm_exit, struct task_struct *p, bool group_dead)
 
 /*
  * Older kernels: do_exit() decrements signal->live before this tracepoint, so 0 means the
- * group is dead. Two threads exiting at the same instant can both read 0 (a duplicate EXIT).
+ * group is dead. But every thread that reaches the tracepoint after the last decrement reads
+ * 0 (threads killed together by exit_group or SIGKILL race here), so exactly one of them
+ * claims the exit in lm_exits; the group's threads hold its pid until they are reaped, so
+ * the key cannot be reused meanwhile.
  */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(lm_exit_old, struct task_struct *p)
 {
+	struct lm_exit_key key = {};
+	__u8 one = 1;
+
 	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	key.tgid = BPF_CORE_READ(p, tgid);
+	key.start_ns = BPF_CORE_READ(p, group_leader, start_time);
+	/* -EEXIST: another thread claimed it. Any other failure: rather twice than never. */
+	if (bpf_map_update_elem(&lm_exits, &key, &one, BPF_NOEXIST) == -LM_EEXIST)
 		return 0;
 	return lm_on_exit(p);
 }
@@ -240,11 +288,12 @@ int BPF_PROG(lm_oom, struct task_struct *victim, __u32 uid)
 /*
  * Kernels before 6.8: mark_victim(int pid). The victim's task is reachable only when it is
  * the task that hit the OOM (the common memcg case); otherwise comm and memory stay empty.
+ * bpf_get_current_task(), not the _btf variant: that one needs 5.11, this runs on 5.8.
  */
 SEC("tp_btf/mark_victim")
 int BPF_PROG(lm_oom_old, int pid)
 {
-	struct task_struct *cur = (struct task_struct *)bpf_get_current_task_btf();
+	struct task_struct *cur = (struct task_struct *)bpf_get_current_task();
 	void *ring = NULL;
 	struct lm_event *e = lm_reserve(LM_EV_OOM, &ring);
 

@@ -12,7 +12,7 @@
 #endif
 
 /* Bump on any change to struct lm_event; the reader refuses records of another version. */
-#define LM_EVENT_VERSION 2
+#define LM_EVENT_VERSION 3
 
 #define LM_EV_EXEC 1
 #define LM_EV_EXIT 2
@@ -41,6 +41,8 @@ struct lm_event {
 	char comm[LM_COMM_LEN]; /* task comm: any bytes, NUL-terminated only if shorter */
 	__u64 cpu_drops;	/* this CPU's failed reserves so far (all types): a rise since
 				 * the CPU's previous record means events were lost between */
+	__u64 t0_ns;		/* the clock just before the reserve: every record reserved
+				 * later in this CPU's ring has ts_ns > t0_ns (the merge's floor) */
 };
 
 #endif /* LM_EVENT_H */

@@ -67,6 +67,12 @@ static int lm_load_pick_variants(struct lm_load *l)
 	/* (ctx, task, group_dead) since 6.16; (ctx, task) before */
 	bpf_program__set_autoload(l->skel->progs.lm_exit, exit_nargs >= 3);
 	bpf_program__set_autoload(l->skel->progs.lm_exit_old, exit_nargs < 3);
+	/* only lm_exit_old claims exits in lm_exits; elsewhere a token size saves memory */
+	err = bpf_map__set_max_entries(l->skel->maps.lm_exits, exit_nargs < 3 ? 16384 : l->ncpus);
+	if (err) {
+		lm_err("loader", "cannot size map lm_exits: %s", strerror(-err));
+		return err;
+	}
 	/* (ctx, task, uid) since 6.8; (ctx, pid) before; absent without CONFIG_MEMCG/OOM tp */
 	bpf_program__set_autoload(l->skel->progs.lm_oom, oom_nargs >= 3);
 	bpf_program__set_autoload(l->skel->progs.lm_oom_old, oom_nargs == 2);

@@ -37,7 +37,8 @@ void __tsan_release(void *addr);
 #define lm_ring_tsan_release(p) ((void)(p))
 #endif
 
-_Static_assert(sizeof(struct lm_event) == 104, "lm_event ABI size");
+_Static_assert(sizeof(struct lm_event) == 112, "lm_event ABI size");
+_Static_assert(offsetof(struct lm_event, t0_ns) == 104, "lm_event t0_ns offset");
 _Static_assert(offsetof(struct lm_event, cpu_drops) == 96, "lm_event cpu_drops offset");
 _Static_assert(offsetof(struct lm_event, comm) == 80, "lm_event comm offset");
 _Static_assert(offsetof(struct lm_event, exit_status) == 32, "lm_event exit_status offset");
