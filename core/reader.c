@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Reader: runs the lm-reader thread. ring_buffer__poll() epolls all per-CPU rings; the
- * callback stages each record per CPU, and a merge releases them into ev_ring in kernel
- * time order, numbering them. libbpf advances the consumer position whatever the callback
- * returns, so "wait, don't drop" happens in the callback (staging never refuses).
+ * Reader: runs the lm-reader thread. It epolls all per-CPU rings, reads each ring's memory
+ * itself, stages records in the merge (core/merge.c) and releases them into ev_ring in
+ * kernel-time order, numbering them. A record leaves its kernel ring only when staging has
+ * room, so a backlog waits in the kernel rings, never in an unbounded queue here.
  */
 #include "core/reader.h"
 
@@ -15,43 +15,50 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
 
 #include "core/log.h"
+#include "core/merge.h"
 
-/* Staged records per CPU: bounds memory; a full queue forces a release. */
+/* Staged records per CPU: bounds memory; a CPU whose staging is full is read no further. */
 #define LM_READER_STAGE_CNT 4096
-/*
- * How long a record may wait for an earlier one from another CPU. A record's reserve and
- * submit happen within one short program run, so 10 ms is ample; an idle host sees its
- * events up to this much later.
- */
-#define LM_READER_WINDOW_NS (10 * 1000 * 1000ULL)
 /* Every ring is drained at least this often; see lm_reader_main. */
 #define LM_READER_POLL_MS 5
+/*
+ * An empty ring seen after reading the clock at T gets no record older than T, except by
+ * the few ns a program's reserve may take to become visible to this CPU; 1 ms covers that
+ * and any clock skew between CPUs, at the cost of that much latency on an idle host.
+ */
+#define LM_READER_CLOCK_SLACK_NS (1000 * 1000ULL)
+/* Passes over the rings per wakeup before the stop flag is looked at again. */
+#define LM_READER_MAX_PASSES 64
 
 /*
- * Records drained from one CPU's ring wait here, in ring order, until the merge releases
- * them. Ring order is time order on one CPU, so each queue is sorted by ts_ns.
+ * One CPU's BPF ring buffer, mapped and read directly rather than through libbpf's
+ * ring_buffer, whose consume() in libbpf 1.1 drains a ring whole: the merge must leave
+ * records in the kernel ring until it can place them. Layout (kernel/bpf/ringbuf.c): a
+ * writable page holding consumer_pos, then a read-only page holding producer_pos followed
+ * by the data area mapped twice, so a record that wraps is contiguous.
  */
-struct lm_reader_staged {
-	struct lm_event ev;
-	uint64_t kernel_lost;	/* this CPU's failed reserves since its previous record */
-};
-
-struct lm_reader_cpu {
-	struct lm_reader *r;
-	struct lm_reader_staged *q;	/* LM_READER_STAGE_CNT records */
+struct lm_reader_ring {
+	void *cons_map;		/* one page: consumer_pos at offset 0 */
+	void *prod_map;		/* page + 2 * size: producer_pos at 0, data at one page */
+	size_t prod_len;
+	uint64_t *consumer_pos;	/* written only by this thread */
+	const uint64_t *producer_pos;
+	const uint8_t *data;
+	uint64_t mask;		/* data size - 1 */
 	uint64_t drops_seen;	/* cpu_drops of this CPU's newest record */
-	uint32_t head, tail;	/* free-running; tail - head records queued */
-	uint64_t newest_ns;	/* ts of the newest record drained from this CPU */
 };
 
 struct lm_reader {
-	struct ring_buffer *rb;
-	struct lm_reader_cpu *cpus;
+	struct lm_reader_ring *rings;
 	int ncpus;
-	uint32_t staged;	/* records in all queues */
+	int epfd;
+	struct lm_merge *merge;
 	struct lm_ev_ring *ev;
 	struct lm_stats *stats;
 	int wake_fd;
@@ -75,8 +82,11 @@ static void lm_reader_wake(struct lm_reader *r)
 		return;
 }
 
-/* Copies one record into ev_ring with the next seq, waiting while the ring is full. */
-static void lm_reader_emit(struct lm_reader *r, const struct lm_reader_staged *st)
+/*
+ * Copies one record into ev_ring with the next seq, waiting while the ring is full.
+ * Returns 0, or -ECANCELED when main gave up on the consumer (the record is abandoned).
+ */
+static int lm_reader_emit(struct lm_reader *r, const struct lm_merge_rec *st)
 {
 	const struct lm_event *e = &st->ev;
 	struct lm_rec *slot;
@@ -93,7 +103,7 @@ static void lm_reader_emit(struct lm_reader *r, const struct lm_reader_staged *s
 		lm_reader_wake(r);
 		/* acquire: pairs with main's release store after the serializer died */
 		if (atomic_load_explicit(&r->abort, memory_order_acquire))
-			return;
+			return -ECANCELED;
 		nanosleep(&ts, NULL);
 		if (backoff_ns < 1000000)
 			backoff_ns *= 2;
@@ -106,88 +116,189 @@ static void lm_reader_emit(struct lm_reader *r, const struct lm_reader_staged *s
 	/* wake the serializer now and then inside a long batch, so both stages run at once */
 	if (++r->batch >= 256)
 		lm_reader_wake(r);
+	return 0;
 }
 
-/* The CPU whose oldest staged record is the oldest of all, or NULL if nothing is staged. */
-static struct lm_reader_cpu *lm_reader_oldest(struct lm_reader *r)
+/* Stages one committed record of ring i; malformed records are counted and skipped. */
+static void lm_reader_take(struct lm_reader *r, int i, const void *data, uint32_t size)
 {
-	struct lm_reader_cpu *best = NULL;
-	int i;
-
-	for (i = 0; i < r->ncpus; i++) {
-		struct lm_reader_cpu *c = &r->cpus[i];
-
-		if (c->head == c->tail)
-			continue;
-		if (!best || c->q[c->head % LM_READER_STAGE_CNT].ev.ts_ns <
-				     best->q[best->head % LM_READER_STAGE_CNT].ev.ts_ns)
-			best = c;
-	}
-	return best;
-}
-
-static void lm_reader_release_one(struct lm_reader *r, struct lm_reader_cpu *c)
-{
-	lm_reader_emit(r, &c->q[c->head % LM_READER_STAGE_CNT]);
-	c->head++;
-	r->staged--;
-}
-
-/*
- * Releases, oldest first, every staged record no ring can still undercut: older than the
- * newest record of every CPU (a CPU's later records are newer still), or older than the
- * window. `all` releases everything (final drain).
- */
-static void lm_reader_release(struct lm_reader *r, bool all)
-{
-	uint64_t mark = UINT64_MAX, now, floor;
-	struct timespec ts;
-	int i;
-
-	if (!r->staged)
-		return;
-	for (i = 0; i < r->ncpus; i++)
-		if (r->cpus[i].newest_ns < mark)
-			mark = r->cpus[i].newest_ns;
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-	floor = now > LM_READER_WINDOW_NS ? now - LM_READER_WINDOW_NS : 0;
-	if (floor > mark)
-		mark = floor;
-	for (;;) {
-		struct lm_reader_cpu *c = lm_reader_oldest(r);
-
-		if (!c || (!all && c->q[c->head % LM_READER_STAGE_CNT].ev.ts_ns > mark))
-			return;
-		lm_reader_release_one(r, c);
-	}
-}
-
-static int lm_reader_on_sample(void *ctx, void *data, size_t size)
-{
-	struct lm_reader_cpu *c = ctx;
-	struct lm_reader *r = c->r;
+	struct lm_reader_ring *ring = &r->rings[i];
 	const struct lm_event *e = data;
-	struct lm_reader_staged *st;
+	uint64_t lost = 0;
 
 	if (size < sizeof(*e) || e->version != LM_EVENT_VERSION || e->type == 0 ||
 	    e->type >= LM_EV_TYPE_CNT) {
 		lm_stats_add(&r->stats->reader_invalid, 1);
-		return 0;
+		return;
 	}
-	/* a full queue: release the oldest staged records (of any CPU) until this one fits */
-	while (c->tail - c->head == LM_READER_STAGE_CNT)
-		lm_reader_release_one(r, lm_reader_oldest(r));
-	st = &c->q[c->tail % LM_READER_STAGE_CNT];
-	memcpy(&st->ev, e, sizeof(*e));
-	/* per-CPU counter, and one CPU's records arrive in order: a rise is a loss right here */
-	st->kernel_lost = e->cpu_drops > c->drops_seen ? e->cpu_drops - c->drops_seen : 0;
-	if (e->cpu_drops > c->drops_seen)
-		c->drops_seen = e->cpu_drops;
-	c->tail++;
-	r->staged++;
-	if (e->ts_ns > c->newest_ns)
-		c->newest_ns = e->ts_ns;
+	/* per-CPU counter, read in ring order: a rise is a loss right before this record */
+	if (e->cpu_drops > ring->drops_seen) {
+		lost = e->cpu_drops - ring->drops_seen;
+		ring->drops_seen = e->cpu_drops;
+	}
+	/* the caller checked for room */
+	lm_merge_push(r->merge, i, e, lost);
+	/* every record behind this one in the ring was reserved after e's t0 */
+	lm_merge_raise_floor(r->merge, i, e->t0_ns);
+}
+
+/*
+ * Reads ring i until it is empty, its next record is still being written, or its staging is
+ * full. floor_ns: a clock reading taken before this pass, less the slack. Returns the
+ * records consumed.
+ */
+static uint32_t lm_reader_read_ring(struct lm_reader *r, int i, uint64_t floor_ns)
+{
+	struct lm_reader_ring *ring = &r->rings[i];
+	/* relaxed: this thread is the only writer of consumer_pos */
+	uint64_t cons = __atomic_load_n(ring->consumer_pos, __ATOMIC_RELAXED);
+	uint32_t n = 0;
+
+	while (!lm_merge_is_full(r->merge, i)) {
+		/* acquire: pairs with the kernel's release of producer_pos in its reserve */
+		uint64_t prod = __atomic_load_n(ring->producer_pos, __ATOMIC_ACQUIRE);
+		const uint32_t *hdr;
+		uint32_t len, size;
+
+		if (cons == prod) {
+			/* empty after the clock read: whatever comes next is newer */
+			lm_merge_raise_floor(r->merge, i, floor_ns);
+			break;
+		}
+		hdr = (const uint32_t *)(ring->data + (cons & ring->mask));
+		/* acquire: pairs with the kernel's release of the header in submit/discard */
+		len = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
+		if (len & BPF_RINGBUF_BUSY_BIT)
+			break;
+		size = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+		if (!(len & BPF_RINGBUF_DISCARD_BIT))
+			lm_reader_take(r, i, (const uint8_t *)hdr + BPF_RINGBUF_HDR_SZ, size);
+		cons += (size + BPF_RINGBUF_HDR_SZ + 7) & ~7ULL;
+		/* release: the kernel may reuse the record's bytes once it sees this */
+		__atomic_store_n(ring->consumer_pos, cons, __ATOMIC_RELEASE);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Emits every staged record the merge allows (all of them if `all`). Returns the count,
+ * or -ECANCELED if main abandoned the consumer.
+ */
+static int lm_reader_release(struct lm_reader *r, bool all)
+{
+	struct lm_merge_rec rec;
+	int n = 0, err;
+
+	while (lm_merge_pop(r->merge, all, &rec)) {
+		err = lm_reader_emit(r, &rec);
+		if (err)
+			return err;
+		n++;
+	}
+	return n;
+}
+
+static uint64_t lm_reader_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Reads every ring and releases what the merge allows, until the rings are empty or
+ * LM_READER_MAX_PASSES. `final` (the programs are detached) releases everything.
+ * Returns 0 or -ECANCELED.
+ */
+static int lm_reader_drain(struct lm_reader *r, bool final)
+{
+	int pass, i, n;
+
+	for (pass = 0; pass < LM_READER_MAX_PASSES; pass++) {
+		uint64_t now = lm_reader_now_ns();
+		uint64_t floor_ns = now > LM_READER_CLOCK_SLACK_NS ? now - LM_READER_CLOCK_SLACK_NS : 0;
+		uint32_t read = 0;
+		bool full = false;
+
+		for (i = 0; i < r->ncpus; i++) {
+			read += lm_reader_read_ring(r, i, floor_ns);
+			full |= lm_merge_is_full(r->merge, i);
+		}
+		n = lm_reader_release(r, final);
+		if (n < 0)
+			return n;
+		/*
+		 * Staging full and nothing placeable: a CPU's floor lags behind every staged
+		 * record (a program stalled between clock read and reserve). Release the
+		 * oldest anyway rather than stop reading; order is then not guaranteed.
+		 */
+		if (!n && full && !read) {
+			struct lm_merge_rec rec;
+
+			if (lm_merge_pop(r->merge, true, &rec)) {
+				lm_stats_add(&r->stats->reader_order_forced, 1);
+				n = lm_reader_emit(r, &rec);
+				if (n < 0)
+					return n;
+			}
+			continue;
+		}
+		if (!read)
+			break;
+	}
+	return 0;
+}
+
+static void lm_reader_unmap(struct lm_reader_ring *ring)
+{
+	if (ring->cons_map && ring->cons_map != MAP_FAILED)
+		munmap(ring->cons_map, (size_t)sysconf(_SC_PAGESIZE));
+	if (ring->prod_map && ring->prod_map != MAP_FAILED)
+		munmap(ring->prod_map, ring->prod_len);
+	ring->cons_map = NULL;
+	ring->prod_map = NULL;
+}
+
+static int lm_reader_map(struct lm_reader_ring *ring, int fd, int cpu)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	struct bpf_map_info info = {};
+	__u32 info_len = sizeof(info);
+	int err;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &info_len) < 0) {
+		err = -errno;
+		lm_err("reader", "cannot query ring buffer of cpu %d (fd %d): %s", cpu, fd,
+		       strerror(-err));
+		return err;
+	}
+	if (info.type != BPF_MAP_TYPE_RINGBUF || info.max_entries < page ||
+	    (info.max_entries & (info.max_entries - 1))) {
+		lm_err("reader", "fd %d of cpu %d is not a ring buffer map: %s", fd, cpu,
+		       strerror(EINVAL));
+		return -EINVAL;
+	}
+	ring->cons_map = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (ring->cons_map == MAP_FAILED) {
+		err = -errno;
+		lm_err("reader", "cannot map consumer page of ring buffer of cpu %d: %s", cpu,
+		       strerror(-err));
+		return err;
+	}
+	ring->prod_len = page + 2 * (size_t)info.max_entries;
+	ring->prod_map = mmap(NULL, ring->prod_len, PROT_READ, MAP_SHARED, fd, (off_t)page);
+	if (ring->prod_map == MAP_FAILED) {
+		err = -errno;
+		lm_err("reader", "cannot map data of ring buffer of cpu %d (%zu bytes): %s", cpu,
+		       ring->prod_len, strerror(-err));
+		return err;
+	}
+	ring->consumer_pos = ring->cons_map;
+	ring->producer_pos = ring->prod_map;
+	ring->data = (const uint8_t *)ring->prod_map + page;
+	ring->mask = info.max_entries - 1;
 	return 0;
 }
 
@@ -202,34 +313,35 @@ int lm_reader_open(const struct lm_reader_opts *opts, struct lm_reader **out)
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
+	r->epfd = -1;
 	r->ev = opts->ev_ring;
 	r->stats = opts->stats;
 	r->wake_fd = opts->wake_fd;
 	r->next_seq = 1;
 	r->ncpus = opts->ring_cnt;
-	r->cpus = calloc(r->ncpus, sizeof(*r->cpus));
-	if (!r->cpus) {
+	r->rings = calloc(r->ncpus, sizeof(*r->rings));
+	if (!r->rings) {
 		err = -ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < r->ncpus; i++) {
-		r->cpus[i].r = r;
-		r->cpus[i].q = calloc(LM_READER_STAGE_CNT, sizeof(*r->cpus[i].q));
-		if (!r->cpus[i].q) {
-			err = -ENOMEM;
-			goto out;
-		}
-	}
-	r->rb = ring_buffer__new(opts->ring_fds[0], lm_reader_on_sample, &r->cpus[0], NULL);
-	if (!r->rb) {
+	err = lm_merge_open(r->ncpus, LM_READER_STAGE_CNT, &r->merge);
+	if (err)
+		goto out;
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (r->epfd < 0) {
 		err = -errno;
-		lm_err("reader", "cannot set up ring buffer of cpu 0: %s", strerror(-err));
+		lm_err("reader", "cannot create epoll set: %s", strerror(-err));
 		goto out;
 	}
-	for (i = 1; i < opts->ring_cnt; i++) {
-		err = ring_buffer__add(r->rb, opts->ring_fds[i], lm_reader_on_sample, &r->cpus[i]);
-		if (err) {
-			lm_err("reader", "cannot add ring buffer of cpu %d: %s", i, strerror(-err));
+	for (i = 0; i < r->ncpus; i++) {
+		struct epoll_event ee = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+
+		err = lm_reader_map(&r->rings[i], opts->ring_fds[i], i);
+		if (err)
+			goto out;
+		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, opts->ring_fds[i], &ee) < 0) {
+			err = -errno;
+			lm_err("reader", "cannot poll ring buffer of cpu %d: %s", i, strerror(-err));
 			goto out;
 		}
 	}
@@ -243,6 +355,7 @@ out:
 static void *lm_reader_main(void *arg)
 {
 	struct lm_reader *r = arg;
+	struct epoll_event evs[8];
 	int n;
 
 	pthread_setname_np(pthread_self(), "lm-reader");
@@ -251,24 +364,22 @@ static void *lm_reader_main(void *arg)
 		/*
 		 * The programs wake us only when a ring is a quarter full (a wakeup per event
 		 * costs the traced task an irq_work); otherwise every ring is drained each
-		 * LM_READER_POLL_MS, well inside the reorder window that holds events anyway.
+		 * LM_READER_POLL_MS. Which ring woke us does not matter: all are read.
 		 */
-		n = ring_buffer__poll(r->rb, LM_READER_POLL_MS);
-		if (n >= 0 || n == -EINTR)
-			n = ring_buffer__consume(r->rb);
-		if (n < 0 && n != -EINTR) {
-			r->err = n;
+		n = epoll_wait(r->epfd, evs, 8, LM_READER_POLL_MS);
+		if (n < 0 && errno != EINTR) {
+			r->err = -errno;
+			lm_err("reader", "cannot wait for the ring buffers: %s", strerror(-r->err));
 			goto out;
 		}
-		lm_reader_release(r, false);
+		r->err = lm_reader_drain(r, false);
+		if (r->err)
+			goto out;
 		if (r->batch)
 			lm_reader_wake(r);
 	}
 	/* the programs are detached by now: take what is left in every ring */
-	n = ring_buffer__consume(r->rb);
-	if (n < 0)
-		r->err = n;
-	lm_reader_release(r, true);
+	r->err = lm_reader_drain(r, true);
 	if (r->batch)
 		lm_reader_wake(r);
 out:
@@ -313,9 +424,11 @@ void lm_reader_close(struct lm_reader *r)
 
 	if (!r)
 		return;
-	ring_buffer__free(r->rb);
-	for (i = 0; r->cpus && i < r->ncpus; i++)
-		free(r->cpus[i].q);
-	free(r->cpus);
+	for (i = 0; r->rings && i < r->ncpus; i++)
+		lm_reader_unmap(&r->rings[i]);
+	free(r->rings);
+	lm_merge_close(r->merge);
+	if (r->epfd >= 0)
+		close(r->epfd);
 	free(r);
 }

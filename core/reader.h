@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Reader: the lm-reader thread. Drains every per-CPU BPF ring buffer (libbpf ring_buffer,
- * one epoll set), merges the per-CPU streams by kernel timestamp within a bounded window
- * (10 ms), and pushes them into ev_ring, giving each event its stream seq. It never drops: when
- * ev_ring is full it waits inside the ring-buffer callback and the kernel rings absorb
- * the burst. Owns the libbpf ring_buffer; borrows the ring fds, ev_ring and stats.
+ * Reader: the lm-reader thread. Reads every per-CPU BPF ring buffer (mapped directly, one
+ * epoll set), merges the per-CPU streams into kernel-time order (core/merge.h: a record is
+ * released only when no unread record can be older) and pushes them into ev_ring, giving
+ * each event its stream seq. It never drops: when ev_ring is full it waits and the kernel
+ * rings absorb the burst. Owns the mappings and the merge; borrows the ring fds, ev_ring
+ * and stats.
  */
 #ifndef LM_READER_H
 #define LM_READER_H

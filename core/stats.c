@@ -117,6 +117,9 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 	lm_stats_one(&o, "lifemon_reader_invalid_total", "counter",
 		     "Ring buffer records of an unexpected size or version.",
 		     lm_stats_get(&s->reader_invalid));
+	lm_stats_one(&o, "lifemon_reader_order_forced_total", "counter",
+		     "Events released before kernel-time order was certain (staging full).",
+		     lm_stats_get(&s->reader_order_forced));
 	lm_stats_head(&o, "lifemon_stage_waits_total", "counter",
 		      "Times a stage waited for the next one (backpressure, nothing lost).");
 	lm_stats_printf(&o, "lifemon_stage_waits_total{stage=\"reader\"} %" PRIu64 "\n",

@@ -47,6 +47,8 @@ struct lm_stats {
 	_Atomic uint64_t read[LM_EV_TYPE_CNT];	/* records taken from the kernel rings */
 	_Atomic uint64_t reader_invalid;	/* records of a wrong size or version */
 	_Atomic uint64_t reader_full_waits;	/* times ev_ring was full and the reader waited */
+	_Atomic uint64_t reader_order_forced;	/* records released before the merge could place
+						 * them (a CPU stalled mid-program); 0 normally */
 	/* writer: serializer thread */
 	_Atomic uint64_t serialized;		/* events turned into JSON */
 	_Atomic uint64_t ser_slot_waits;	/* times no free text slot was available */

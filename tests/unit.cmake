@@ -34,7 +34,11 @@ add_executable(test_sink tests/test_sink.c)
 target_link_libraries(test_sink PRIVATE lm_warnings lm_sink lm_mock_log PkgConfig::CMOCKA
   Threads::Threads)
 
-foreach(t test_json test_wstatus test_ring test_config test_bcast test_http test_stats test_sink)
+add_executable(test_merge tests/test_merge.c)
+target_link_libraries(test_merge PRIVATE lm_warnings lm_merge PkgConfig::CMOCKA)
+
+foreach(t test_json test_wstatus test_ring test_config test_bcast test_http test_stats test_sink
+    test_merge)
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES LABELS unit TIMEOUT 120)
 endforeach()
