@@ -5,6 +5,7 @@
  * event fields, seq continuity, strict JSON, the Origin policy and /metrics. Root only.
  */
 #include <errno.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -182,6 +183,106 @@ static void check_threaded_exit(void)
 			n++;
 	}
 	LM_IT_EXPECT(n == 1, "threaded child %d got %zu EXIT events, want exactly 1", pid, n);
+}
+
+/* The exec'ing thread (not the leader) writes its tid to the pipe, then execs /bin/true. */
+static int exec_thread_fd = -1;
+
+static void *exec_thread(void *arg)
+{
+	pid_t tid = gettid();
+
+	(void)arg;
+	if (write(exec_thread_fd, &tid, sizeof(tid)) != sizeof(tid))
+		_exit(93);
+	execl("/bin/true", "true", (char *)NULL);
+	_exit(94);
+}
+
+static int exec_thread_child_fn(void *arg)
+{
+	pthread_t t;
+
+	exec_thread_fd = *(int *)arg;
+	if (pthread_create(&t, NULL, exec_thread, NULL))
+		return 92;
+	for (;;)
+		pause(); /* the exec replaces the whole process */
+}
+
+/* EXEC from a non-leader thread: tid is the exec'ing thread, pid the process. */
+static void check_exec_tid(void)
+{
+	const json_t *ev = NULL;
+	pid_t pid, tid = 0;
+	int fds[2], status, err;
+	size_t idx = 0;
+
+	LM_IT_ASSERT(pipe(fds) == 0, "pipe: %s", strerror(errno));
+	err = lm_it_fork_fn(exec_thread_child_fn, &fds[1], &pid);
+	LM_IT_ASSERT(!err, "fork: %s", strerror(-err));
+	close(fds[1]);
+	LM_IT_ASSERT(read(fds[0], &tid, sizeof(tid)) == sizeof(tid), "test setup: no tid");
+	close(fds[0]);
+	err = lm_it_reap(pid, 10000, &status);
+	LM_IT_ASSERT(!err && WIFEXITED(status) && !WEXITSTATUS(status),
+		     "test setup: exec-from-thread child %d: %s, status %#x", pid, strerror(-err),
+		     status);
+	LM_IT_ASSERT(tid != pid, "test setup: the thread has the leader's id");
+	while ((ev = lm_it_coll_wait_event(coll, "EXEC", pid, LM_IT_EVENT_MS, &idx))) {
+		if (lm_it_jstr(ev, "comm") && !strcmp(lm_it_jstr(ev, "comm"), "true"))
+			break;
+		idx++;
+	}
+	LM_IT_EXPECT(ev, "no EXEC of /bin/true for pid %d", pid);
+	if (!ev)
+		return;
+	LM_IT_EXPECT(lm_it_jint(ev, "tid", -1) == tid,
+		     "EXEC from thread %d of process %d: want tid %d: %s", tid, pid, tid,
+		     lm_it_jdump(ev));
+}
+
+/*
+ * An EXEC on CPU 1 and the same process's EXIT on CPU 0 a moment later, read in one pass of
+ * the reader, which visits CPU 0's ring first: without the merge, the EXIT would overtake
+ * the EXEC (the collector checks that timestamps never go back). 20 rounds.
+ */
+static void check_cross_cpu_order(void)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int round, status, err;
+
+	if (ncpu < 2) {
+		lm_it_note("cross-CPU order: one CPU online, nothing to merge");
+		return;
+	}
+	for (round = 0; round < 20; round++) {
+		const json_t *exec_ev, *exit_ev;
+		size_t i_exec = 0, i_exit = 0;
+		cpu_set_t set;
+		pid_t pid;
+
+		pid = fork();
+		LM_IT_ASSERT(pid >= 0, "fork: %s", strerror(errno));
+		if (pid == 0) {
+			CPU_ZERO(&set);
+			CPU_SET(1, &set);
+			if (sched_setaffinity(0, sizeof(set), &set))
+				_exit(95);
+			/* EXEC of taskset on CPU 1; it moves itself to CPU 0, execs and exits there */
+			execl("/usr/bin/taskset", "taskset", "-c", "0", "/bin/true", (char *)NULL);
+			_exit(96);
+		}
+		err = lm_it_reap(pid, 10000, &status);
+		LM_IT_ASSERT(!err && WIFEXITED(status) && !WEXITSTATUS(status),
+			     "test setup: taskset child %d: %s, status %#x", pid, strerror(-err),
+			     status);
+		exec_ev = lm_it_coll_wait_event(coll, "EXEC", pid, LM_IT_EVENT_MS, &i_exec);
+		exit_ev = lm_it_coll_wait_event(coll, "EXIT", pid, LM_IT_EVENT_MS, &i_exit);
+		LM_IT_EXPECT(exec_ev && exit_ev && i_exec < i_exit,
+			     "cross-CPU round %d: EXEC (#%zu) must come before EXIT (#%zu) of %d",
+			     round, i_exec, i_exit, pid);
+	}
 }
 
 static void check_kill9(void)
@@ -419,6 +520,8 @@ int main(int argc, char **argv)
 	exit7 = check_exit_code(&pid7);
 	check_kill9();
 	check_threaded_exit();
+	check_exec_tid();
+	check_cross_cpu_order();
 	check_odd_comms();
 	check_metrics();
 

@@ -409,8 +409,8 @@ static struct lm_it_acct_rec *read_file_events(const char *path, size_t *nout)
 {
 	char *text = NULL, *p, *nl, why[160];
 	struct lm_it_acct_rec *recs = NULL;
-	size_t len = 0, n = 0, cap = 0, lines = 0;
-	long long prev = 0;
+	size_t len = 0, n = 0, cap = 0, lines = 0, back = 0;
+	long long prev = 0, prev_ts = 0;
 	json_error_t jerr;
 	int err;
 
@@ -452,6 +452,12 @@ static struct lm_it_acct_rec *read_file_events(const char *path, size_t *nout)
 			     "%s line %zu: seq %lld after %lld", path, lines,
 			     lm_it_jint(ev, "seq", 0), prev);
 		prev = lm_it_jint(ev, "seq", 0);
+		if (lm_it_jint(ev, "timestamp", 0) < prev_ts) {
+			if (!back++)
+				lm_it_fail("%s line %zu: timestamp went back by %lld ns", path,
+					   lines, prev_ts - lm_it_jint(ev, "timestamp", 0));
+		}
+		prev_ts = lm_it_jint(ev, "timestamp", 0);
 		if (n == cap) {
 			struct lm_it_acct_rec *nr;
 
@@ -468,6 +474,8 @@ static struct lm_it_acct_rec *read_file_events(const char *path, size_t *nout)
 		r->type = !strcmp(type, "EXEC") ? 'E' : !strcmp(type, "EXIT") ? 'X' : 'O';
 		json_decref(ev);
 	}
+	LM_IT_EXPECT(!back, "%s: the timestamp went back %zu times in %zu lines", path, back,
+		     lines);
 	free(text);
 	*nout = n;
 	return recs;

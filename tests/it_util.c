@@ -46,6 +46,7 @@ struct lm_it_coll {
 	json_t *events; /* every valid event object, in arrival order */
 	bool have_seq;
 	long long last_seq;
+	long long last_ts; /* timestamp of the previous event: the stream is in kernel-time order */
 	int dead; /* 0 while the stream works, else the error that ended it */
 	unsigned int problems;
 	unsigned int nnotes;
@@ -873,6 +874,11 @@ static void it_coll_line(struct lm_it_coll *c, const char *s, size_t len, int *a
 				lm_it_jdump(ev));
 	c->last_seq = seq;
 	c->have_seq = true;
+	if (lm_it_jint(ev, "timestamp", 0) < c->last_ts)
+		it_coll_problem(c, "timestamp went back by %lld ns: %s",
+				c->last_ts - lm_it_jint(ev, "timestamp", 0), lm_it_jdump(ev));
+	else
+		c->last_ts = lm_it_jint(ev, "timestamp", 0);
 	json_array_append_new(c->events, ev);
 	(*added)++;
 }
@@ -1308,6 +1314,7 @@ struct lm_it_acct {
 	struct lm_wsc *ws;
 	bool allow_lost;
 	bool have_seq;
+	long long last_ts; /* timestamp of the previous event: the stream is in kernel-time order */
 	struct lm_it_acct_stats st;
 	struct lm_it_acct_rec *recs; /* every valid event, in arrival order */
 	size_t nrecs, caprecs;
@@ -1447,6 +1454,12 @@ static void it_acct_line(struct lm_it_acct *a, const char *s, size_t len)
 	if (!a->have_seq)
 		a->st.first_seq = seq;
 	a->have_seq = true;
+	if (lm_it_jint(ev, "timestamp", 0) < a->last_ts)
+		it_acct_problem(a, "timestamp went back by %lld ns: %s",
+				a->last_ts - lm_it_jint(ev, "timestamp", 0),
+				it_acct_escape(s, len, esc, sizeof(esc)));
+	else
+		a->last_ts = lm_it_jint(ev, "timestamp", 0);
 	if (seq > a->st.last_seq)
 		a->st.last_seq = seq;
 	a->st.events++;
