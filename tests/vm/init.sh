@@ -3,7 +3,8 @@
 # shellcheck shell=dash
 # Kernel matrix (tests/vm): /init of the guest's initramfs, built by tests/vm/run.sh. Starts
 # lifemon (/vm/lifemon), runs the smoke set (exit code, SIGKILL, memcg OOM kill, exit_group
-# storms), stops lifemon with SIGTERM and has /vm/vm_check judge its JSON Lines file. Every
+# storms), stops lifemon with SIGTERM and has /vm/vm_check judge its JSON Lines file, then
+# runs the integration tests in /vm/it (if any) with CI=true. Every
 # line for the host starts with "LMVM " on the serial console; then the guest powers off.
 # Programs are called by full path: busybox runs bare applet names without an exec.
 # Kernel command line: lmvm.storm=PROCSxTHREADSxROUNDS.
@@ -138,4 +139,21 @@ say "STEP stopped uptime=$(uptime_s)"
 # shellcheck disable=SC2086 # storm_args is a list of options
 /vm/vm_check /tmp/ev.jsonl --exit "$p_exit:7" --signal "$p_kill:9" --oom "$p_oom" \
 	$storm_args --metrics /tmp/metrics 2>&1 | sed 's/^vm_check:/LMVM LOG vm_check:/'
+say "STEP checked uptime=$(uptime_s)"
+
+# --- the integration tests themselves, each against a fresh lifemon; CI=true: no skipping ---
+for t in /vm/it/it_*; do
+	[ -x "$t" ] || continue
+	name=${t##*/}
+	t0=$(uptime_s)
+	CI=true /bin/timeout 200 "$t" /vm/lifemon >"/tmp/$name.log" 2>&1
+	st=$?
+	if [ $st -eq 0 ]; then
+		result "$name" PASS "from=$t0 to=$(uptime_s)"
+	else
+		result "$name" FAIL "exit $st from=$t0 to=$(uptime_s)"
+		{ grep "^FAIL" "/tmp/$name.log"; tail -n 40 "/tmp/$name.log"; } |
+			sed "s/^/LMVM LOG $name: /"
+	fi
+done
 finish
