@@ -17,6 +17,8 @@ pkgs=(
 	bpftrace forkstat hyperfine
 	# promtool, to lint /metrics in tests
 	prometheus
+	# kernel matrix (tests/vm): boot Debian's kernels under qemu with a busybox initramfs
+	qemu-system-x86 busybox-static cpio
 )
 
 if [ "$(id -u)" -ne 0 ]; then
