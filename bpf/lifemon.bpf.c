@@ -230,8 +230,13 @@ int BPF_PROG(lm_exit_old, struct task_struct *p)
 		return 0;
 	key.tgid = BPF_CORE_READ(p, tgid);
 	key.start_ns = BPF_CORE_READ(p, group_leader, start_time);
-	/* -EEXIST: another thread claimed it. Any other failure: rather twice than never. */
-	if (bpf_map_update_elem(&lm_exits, &key, &one, BPF_NOEXIST) == -LM_EEXIST)
+	/*
+	 * -EEXIST: another thread claimed it. Any other failure: rather twice than never.
+	 * Compare 32 bits: before 6.4 the map ops returned int and the verifier calls them
+	 * directly, so the upper half of the helper's 64-bit result is not sign-extended
+	 * (on Debian's 6.1 a 64-bit compare never matched and every claim "failed").
+	 */
+	if ((__s32)bpf_map_update_elem(&lm_exits, &key, &one, BPF_NOEXIST) == -LM_EEXIST)
 		return 0;
 	return lm_on_exit(p);
 }
