@@ -242,6 +242,21 @@ static void check_exec_tid(void)
 		     lm_it_jdump(ev));
 }
 
+/* The exec'd child of check_cross_cpu_order: moves to CPU 0, execs /bin/true there. */
+#define IT_CROSS_CPU_ARG "--cross-cpu-child"
+
+static int cross_cpu_child(void)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		return 97;
+	execl("/bin/true", "true", (char *)NULL);
+	return 98;
+}
+
 /*
  * An EXEC on CPU 1 and the same process's EXIT on CPU 0 a moment later, read in one pass of
  * the reader, which visits CPU 0's ring first: without the merge, the EXIT would overtake
@@ -269,13 +284,13 @@ static void check_cross_cpu_order(void)
 			CPU_SET(1, &set);
 			if (sched_setaffinity(0, sizeof(set), &set))
 				_exit(95);
-			/* EXEC of taskset on CPU 1; it moves itself to CPU 0, execs and exits there */
-			execl("/usr/bin/taskset", "taskset", "-c", "0", "/bin/true", (char *)NULL);
+			/* EXEC of this binary on CPU 1; it moves itself to CPU 0 (cross_cpu_child) */
+			execl("/proc/self/exe", "it_events", IT_CROSS_CPU_ARG, (char *)NULL);
 			_exit(96);
 		}
 		err = lm_it_reap(pid, 10000, &status);
 		LM_IT_ASSERT(!err && WIFEXITED(status) && !WEXITSTATUS(status),
-			     "test setup: taskset child %d: %s, status %#x", pid, strerror(-err),
+			     "test setup: cross-CPU child %d: %s, status %#x", pid, strerror(-err),
 			     status);
 		exec_ev = lm_it_coll_wait_event(coll, "EXEC", pid, LM_IT_EVENT_MS, &i_exec);
 		exit_ev = lm_it_coll_wait_event(coll, "EXIT", pid, LM_IT_EVENT_MS, &i_exit);
@@ -504,6 +519,8 @@ int main(int argc, char **argv)
 	char buf[64];
 	int err, st = 0;
 
+	if (argc == 2 && !strcmp(argv[1], IT_CROSS_CPU_ARG))
+		return cross_cpu_child();
 	lm_it_init("it_events", argc, argv, 100);
 	lm_it_require_env();
 
