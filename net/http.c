@@ -89,8 +89,7 @@ static bool lm_http_split_authority(const char *s, size_t n, struct lm_http_auth
 	return a->port > 0;
 }
 
-static bool lm_http_name_equal(const struct lm_http_authority *a, const char *name,
-			       size_t name_len)
+static bool lm_http_name_equal(const struct lm_http_authority *a, const char *name, size_t name_len)
 {
 	return a->name_len == name_len && !strncasecmp(a->name, name, name_len);
 }
