@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Command-line value parsing: listen addresses and byte sizes. Pure; main thread only.
+ * Command-line value parsing: listen addresses, host names and byte sizes. Pure; main thread only.
  * Rejects anything it does not fully understand, with a reason for the one error line.
  */
 #include "core/config.h"
@@ -77,6 +77,45 @@ int lm_config_parse_listen(const char *s, struct lm_config_listen *out, const ch
 			return -EINVAL;
 		}
 		out->is_loopback = addr[0] == 127;
+	}
+	*why = NULL;
+	return 0;
+}
+
+int lm_config_check_host(const char *s, const char **why)
+{
+	size_t len = strlen(s), name_len;
+	const char *port = NULL;
+	uint16_t v;
+
+	*why = "need NAME or NAME:PORT, e.g. lifemon.example or [fe80::1]:8080";
+	if (!len || len > LM_CONFIG_HOST_MAX)
+		return -EINVAL;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		char addr[LM_CONFIG_HOST_MAX + 1];
+		unsigned char bin[16];
+
+		if (!close || (close[1] && close[1] != ':'))
+			return -EINVAL;
+		name_len = (size_t)(close - s) + 1;
+		memcpy(addr, s + 1, name_len - 2);
+		addr[name_len - 2] = '\0';
+		if (inet_pton(AF_INET6, addr, bin) != 1) {
+			*why = "not a numeric IPv6 address in brackets";
+			return -EINVAL;
+		}
+	} else {
+		name_len = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "0123456789.-_");
+		if (!name_len || (s[name_len] && s[name_len] != ':'))
+			return -EINVAL;
+	}
+	if (s[name_len] == ':')
+		port = s + name_len + 1;
+	if (port && (port[0] == '0' || lm_config_parse_port(port, &v))) {
+		*why = "port must be a number from 1 to 65535";
+		return -EINVAL;
 	}
 	*why = NULL;
 	return 0;

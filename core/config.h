@@ -20,6 +20,15 @@ struct lm_config_listen {
 int lm_config_parse_listen(const char *s, struct lm_config_listen *out, const char **why);
 
 /*
+ * Checks an --allow-host value: NAME or NAME:PORT, where NAME is a host name of letters,
+ * digits, '.', '-' and '_' or a bracketed IPv6 address, and PORT is 1..65535 written without
+ * leading zeros (as a Host header carries it). At most LM_CONFIG_HOST_MAX bytes.
+ * Returns 0, or -EINVAL with a reason in `why` (a static string).
+ */
+#define LM_CONFIG_HOST_MAX 255
+int lm_config_check_host(const char *s, const char **why);
+
+/*
  * Parses a byte size: digits with an optional K, M or G suffix (powers of 1024).
  * Returns 0, -EINVAL for a malformed value, -ERANGE above `max`.
  */

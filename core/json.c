@@ -2,8 +2,9 @@
 /*
  * JSON writer: one event -> one line of JSON, written straight into the caller's buffer.
  * Runs on the serializer thread (and in tests). Kernel strings are byte arrays bounded by
- * their size: valid UTF-8 passes through, controls are escaped, invalid bytes become U+FFFD
- * and the raw bytes are added as hex, so nothing is lost and strict parsers accept it.
+ * their size: valid UTF-8 passes through, controls (C0, DEL, C1) and U+2028/U+2029 are
+ * escaped, invalid bytes become U+FFFD and the raw bytes are added as hex, so nothing is
+ * lost and strict parsers accept it.
  */
 #include "core/json.h"
 
@@ -71,7 +72,26 @@ static size_t lm_json_utf8_len(const unsigned char *s, size_t n)
 
 static const char lm_json_hex[] = "0123456789abcdef";
 
-/* Writes the string body; returns false if any byte had to be replaced. */
+/* Printable ASCII that needs no escape: copied in runs. */
+static inline bool lm_json_is_plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+/* Writes "\\uXXXX" for code point cp (below 0x10000). */
+static void lm_json_put_u(struct lm_json_out *o, unsigned int cp)
+{
+	char esc[6] = { '\\', 'u', lm_json_hex[cp >> 12], lm_json_hex[(cp >> 8) & 15],
+			lm_json_hex[(cp >> 4) & 15], lm_json_hex[cp & 15] };
+
+	lm_json_put(o, esc, 6);
+}
+
+/*
+ * Writes the string body; returns false if any byte had to be replaced. Escaped as \\uXXXX:
+ * C0 controls and DEL, C1 controls U+0080-U+009F (U+009B is a terminal CSI) and U+2028/U+2029
+ * (line breaks to JavaScript and many line-based readers).
+ */
 static bool lm_json_str_body(struct lm_json_out *o, const unsigned char *s, size_t n)
 {
 	bool valid = true;
@@ -79,9 +99,18 @@ static bool lm_json_str_body(struct lm_json_out *o, const unsigned char *s, size
 
 	n = strnlen((const char *)s, n); /* bounded by sizeof; a NUL ends the string */
 	while (i < n) {
-		unsigned char c = s[i];
-		size_t len;
+		unsigned char c;
+		size_t len, run = i;
 
+		while (run < n && lm_json_is_plain(s[run]))
+			run++;
+		if (run > i) {
+			lm_json_put(o, (const char *)s + i, run - i);
+			i = run;
+			if (i == n)
+				break;
+		}
+		c = s[i];
 		if (c == '"' || c == '\\') {
 			char esc[2] = { '\\', (char)c };
 
@@ -89,11 +118,9 @@ static bool lm_json_str_body(struct lm_json_out *o, const unsigned char *s, size
 			i++;
 			continue;
 		}
-		if (c < 0x20 || c == 0x7f) {
+		if (c < 0x80) {
 			/* escape controls so terminals and line-based readers stay safe */
-			char esc[6] = { '\\', 'u', '0', '0', lm_json_hex[c >> 4], lm_json_hex[c & 15] };
-
-			lm_json_put(o, esc, 6);
+			lm_json_put_u(o, c);
 			i++;
 			continue;
 		}
@@ -104,7 +131,12 @@ static bool lm_json_str_body(struct lm_json_out *o, const unsigned char *s, size
 			i++;
 			continue;
 		}
-		lm_json_put(o, (const char *)s + i, len);
+		if (len == 2 && c == 0xc2 && s[i + 1] <= 0x9f)
+			lm_json_put_u(o, s[i + 1]); /* C1 control: U+0080..U+009F */
+		else if (len == 3 && c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] & 0xfe) == 0xa8)
+			lm_json_put_u(o, 0x2000 | (s[i + 2] & 0x3f)); /* U+2028, U+2029 */
+		else
+			lm_json_put(o, (const char *)s + i, len);
 		i += len;
 	}
 	return valid;

@@ -42,9 +42,9 @@ int lm_json_lost(char *buf, size_t cap, uint64_t first_seq, uint64_t last_seq, u
 int lm_json_kernel_lost(char *buf, size_t cap, uint64_t cnt, uint32_t cpu, uint64_t before_seq);
 
 /*
- * Writes `len` bytes of `s` as a JSON string body (no quotes): valid UTF-8 is kept (control
- * characters escaped), each byte of an invalid sequence becomes U+FFFD. Stops at the first
- * NUL. Returns bytes written or -ENOSPC. Sets *valid to 0 if any byte was replaced.
+ * Writes `len` bytes of `s` as a JSON string body (no quotes): valid UTF-8 is kept, except
+ * that C0 controls, DEL, C1 controls (U+0080-U+009F) and U+2028/U+2029 become \uXXXX; each
+ * byte of an invalid sequence becomes U+FFFD. Stops at the first NUL. Returns bytes written or -ENOSPC. Sets *valid to 0 if any byte was replaced.
  */
 int lm_json_str(char *buf, size_t cap, const char *s, size_t len, int *valid);
 

@@ -47,6 +47,8 @@
 #define LM_SINK_BUF_CNT 8
 #define LM_SUMMARY_EVERY_S 10
 #define LM_MAIN_MAX_ORIGINS 16
+#define LM_MAIN_MAX_HOSTS 16
+#define LM_MAIN_OPT_ALLOW_HOST 0x1a1 /* long option only */
 #define LM_MAIN_MIN_TOKEN_BYTES 16
 
 struct lm_main_cfg {
@@ -58,6 +60,8 @@ struct lm_main_cfg {
 	const char *token_file;
 	const char *allow_origins[LM_MAIN_MAX_ORIGINS];
 	size_t allow_origin_cnt;
+	const char *allow_hosts[LM_MAIN_MAX_HOSTS];
+	size_t allow_host_cnt;
 	uint32_t max_clients;
 	uint32_t max_header_bytes;
 	uint32_t handshake_timeout_s;
@@ -104,6 +108,7 @@ static const struct argp_option lm_main_options[] = {
 	{ "verbose", 'v', NULL, 0, "Debug logging, libbpf and libwebsockets included", 0 },
 	{ "token-file", 't', "FILE", 0, "Require the bearer token in FILE on every request", 0 },
 	{ "allow-origin", 'a', "ORIGIN", 0, "Also accept /ws upgrades from this exact Origin (repeatable)", 0 },
+	{ "allow-host", LM_MAIN_OPT_ALLOW_HOST, "NAME[:PORT]", 0, "Also answer requests whose Host header is NAME (repeatable)", 0 },
 	{ "max-clients", 'c', "N", 0, "WebSocket clients at most (default 64)", 0 },
 	{ "max-header-bytes", 'H', "N", 0, "Refuse requests with larger headers (default 4096)", 0 },
 	{ "handshake-timeout-s", 'T', "S", 0, "Close connections still handshaking after S (default 5)", 0 },
@@ -179,6 +184,13 @@ static error_t lm_main_parse_opt(int key, char *arg, struct argp_state *state)
 		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
 			lm_main_usage_error("bad --allow-origin '%s': need scheme://host[:port]", arg);
 		cfg->allow_origins[cfg->allow_origin_cnt++] = arg;
+		return 0;
+	case LM_MAIN_OPT_ALLOW_HOST:
+		if (cfg->allow_host_cnt == LM_MAIN_MAX_HOSTS)
+			lm_main_usage_error("too many --allow-host (at most %d)", LM_MAIN_MAX_HOSTS);
+		if (lm_config_check_host(arg, &why))
+			lm_main_usage_error("bad --allow-host '%s': %s", arg, why);
+		cfg->allow_hosts[cfg->allow_host_cnt++] = arg;
 		return 0;
 	case 'c':
 		if (lm_config_parse_size(arg, 100000, &v) || !v || strpbrk(arg, "KkMmGg"))
@@ -669,6 +681,8 @@ int main(int argc, char **argv)
 		.token = m.token[0] ? m.token : NULL,
 		.allow_origins = m.cfg.allow_origins,
 		.allow_origin_cnt = m.cfg.allow_origin_cnt,
+		.allow_hosts = m.cfg.allow_hosts,
+		.allow_host_cnt = m.cfg.allow_host_cnt,
 		.max_clients = m.cfg.max_clients,
 		.max_header_bytes = m.cfg.max_header_bytes,
 		.handshake_timeout_s = m.cfg.handshake_timeout_s,

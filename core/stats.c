@@ -47,7 +47,8 @@ static void lm_stats_head(struct lm_stats_out *o, const char *name, const char *
 static const char *const lm_stats_type[LM_EV_TYPE_CNT] = { NULL, "exec", "exit", "oom_kill" };
 static const char *const lm_stats_sink_name[LM_STATS_SINK_CNT] = { "stdout", "file" };
 static const char *const lm_stats_limit_name[LM_STATS_LIMIT_CNT] = {
-	"clients", "client_messages", "token", "origin", "path", "incomplete_request"
+	"clients", "client_messages", "token", "origin", "path", "incomplete_request",
+	"host", "upgrade"
 };
 
 static void lm_stats_by_type(struct lm_stats_out *o, const char *name, const uint64_t *vals)
@@ -158,7 +159,7 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 		     "WebSocket connections accepted.",
 		     lm_stats_get(&s->ws_connections));
 	lm_stats_one(&o, "lifemon_ws_refused_total", "counter",
-		     "WebSocket upgrades refused (wrong path or foreign origin).",
+		     "WebSocket upgrades refused, by any rule (see lifemon_limit_hits_total).",
 		     lm_stats_get(&s->ws_refused));
 	lm_stats_one(&o, "lifemon_ws_slow_disconnects_total", "counter",
 		     "WebSocket clients closed because they stayed behind after losing events.",

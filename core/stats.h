@@ -25,6 +25,8 @@ enum lm_stats_limit {
 	LM_STATS_LIMIT_PATH,		/* upgrade refused: not GET /ws */
 	LM_STATS_LIMIT_INCOMPLETE,	/* closed before a whole request: header too large,
 					 * handshake or idle timeout, garbage */
+	LM_STATS_LIMIT_HOST,		/* request refused: Host missing or not this server's */
+	LM_STATS_LIMIT_UPGRADE,		/* upgrade refused: malformed WebSocket handshake */
 	LM_STATS_LIMIT_CNT,
 };
 
@@ -59,7 +61,7 @@ struct lm_stats {
 	_Atomic uint64_t ws_dropped;		/* events slow clients missed, summed over clients */
 	_Atomic uint64_t ws_clients;		/* connected WebSocket clients (gauge) */
 	_Atomic uint64_t ws_connections;	/* WebSocket connections accepted */
-	_Atomic uint64_t ws_refused;		/* upgrades refused (path, origin) */
+	_Atomic uint64_t ws_refused;		/* upgrades refused (any rule) */
 	_Atomic uint64_t ws_slow_disconnects;	/* clients closed for staying behind */
 	_Atomic uint64_t http_requests;		/* HTTP requests answered */
 	_Atomic uint64_t limit_hits[LM_STATS_LIMIT_CNT]; /* requests refused or closed, by rule */

@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <libwebsockets.h>
@@ -26,6 +27,9 @@
 #include "net/http.h"
 
 #define LM_WS_SCRATCH_BYTES (256 * 1024)
+/* statuses lws has no constant for: RFC 9110 421 Misdirected Request, 426 Upgrade Required */
+#define LM_WS_STATUS_MISDIRECTED 421
+#define LM_WS_STATUS_UPGRADE_REQUIRED 426
 
 /* Per-connection state, allocated and zeroed by lws; lives on the lm-ws thread. */
 struct lm_ws_client {
@@ -220,12 +224,41 @@ static bool lm_ws_is_authorized(struct lws *wsi, struct lm_ws *ws)
 	return false;
 }
 
+/*
+ * Whether the request's Host header names this server (the DNS-rebinding guard, before any
+ * other rule). Returns 0, HTTP_STATUS_BAD_REQUEST without a Host header (HTTP/1.1 requires
+ * one; lifemon asks it of HTTP/1.0 too), or 421 (Misdirected Request) for any other name.
+ * The caller answers and counts.
+ */
+static unsigned int lm_ws_check_host(struct lws *wsi, struct lm_ws *ws)
+{
+	char host[256];
+	int len = lws_hdr_total_length(wsi, WSI_TOKEN_HOST);
+
+	if (len <= 0)
+		return HTTP_STATUS_BAD_REQUEST;
+	if (len >= (int)sizeof(host) || lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) < 0 ||
+	    !lm_http_is_host_allowed(host, ws->o.host, ws->o.port, ws->o.allow_hosts,
+				     ws->o.allow_host_cnt))
+		return LM_WS_STATUS_MISDIRECTED;
+	return 0;
+}
+
 static int lm_ws_on_http(struct lws *wsi, struct lm_ws *ws, const char *path)
 {
 	char *body = ws->scratch + LWS_PRE;
 	size_t cap = LM_WS_SCRATCH_BYTES - LWS_PRE;
+	unsigned int st;
 	int n;
 
+	st = lm_ws_check_host(wsi, ws);
+	if (st) {
+		lm_stats_add(&ws->o.stats->limit_hits[LM_STATS_LIMIT_HOST], 1);
+		if (st == HTTP_STATUS_BAD_REQUEST)
+			return lm_ws_respond(wsi, st, "text/plain", "Host header required\n", 21);
+		return lm_ws_respond(wsi, st, "text/plain", "Host not served here (--allow-host)\n",
+				     36);
+	}
 	if (!lm_ws_is_authorized(wsi, ws))
 		return lm_ws_respond(wsi, HTTP_STATUS_UNAUTHORIZED, "text/plain",
 				     "bearer token required\n", 22);
@@ -267,15 +300,55 @@ static int lm_ws_refuse(struct lws *wsi, struct lm_ws *ws, unsigned int status,
 }
 
 /*
- * Decides an upgrade: only GET /ws, with the token, from an allowed Origin, below
- * --max-clients. There is one protocol, so this holds whatever subprotocol the client
- * names. 0 accepts.
+ * Checks what libwebsockets itself needs of a WebSocket handshake, so that a malformed one
+ * gets an HTTP error instead of the silent hang-up lws gives it: Connection must hold the
+ * token "upgrade" (any case, any position), Sec-WebSocket-Version must be 13 (else 426),
+ * Sec-WebSocket-Key must be 16 bytes of base64, and a Sec-WebSocket-Protocol list must be
+ * well-formed and offer "lifemon" (the only subprotocol; lws refuses any other). Returns 0
+ * or the HTTP status; *why is the body text.
+ */
+static unsigned int lm_ws_check_handshake(struct lws *wsi, const char **why)
+{
+	char buf[128];
+	int len;
+
+	*why = "need Connection: Upgrade";
+	len = lws_hdr_total_length(wsi, WSI_TOKEN_CONNECTION);
+	if (len <= 0 || len >= (int)sizeof(buf) ||
+	    lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_CONNECTION) < 0 ||
+	    !lm_http_is_token_list(buf) || !lm_http_has_token(buf, "upgrade", true))
+		return HTTP_STATUS_BAD_REQUEST;
+	*why = "need Sec-WebSocket-Version: 13";
+	if (lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_VERSION) <= 0 || strcmp(buf, "13"))
+		return LM_WS_STATUS_UPGRADE_REQUIRED;
+	*why = "need a Sec-WebSocket-Key of 16 bytes in base64";
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_KEY) >= (int)sizeof(buf) ||
+	    lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_KEY) <= 0 || !lm_http_is_ws_key_valid(buf))
+		return HTTP_STATUS_BAD_REQUEST;
+	*why = "the only subprotocol is lifemon";
+	len = lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL);
+	if (len > 0 && (len >= (int)sizeof(buf) ||
+			lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_PROTOCOL) < 0 ||
+			!lm_http_is_token_list(buf) || !lm_http_has_token(buf, "lifemon", false)))
+		return HTTP_STATUS_BAD_REQUEST;
+	return 0;
+}
+
+/*
+ * Decides an upgrade: only with this server's Host, GET /ws, the token, from an allowed
+ * Origin, as a well-formed handshake, below --max-clients. There is one protocol, so this
+ * holds whatever subprotocol the client names. 0 accepts.
  */
 static int lm_ws_filter_upgrade(struct lws *wsi, struct lm_ws *ws)
 {
 	char uri[64], origin[256];
+	const char *why;
+	unsigned int st;
 	int len;
 
+	st = lm_ws_check_host(wsi, ws);
+	if (st)
+		return lm_ws_refuse(wsi, ws, st, LM_STATS_LIMIT_HOST);
 	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
 	    lm_http_route(uri) != LM_HTTP_WS)
 		return lm_ws_refuse(wsi, ws, HTTP_STATUS_NOT_FOUND, LM_STATS_LIMIT_PATH);
@@ -291,10 +364,31 @@ static int lm_ws_filter_upgrade(struct lws *wsi, struct lm_ws *ws)
 	     !lm_http_is_origin_allowed(origin, ws->o.port, ws->o.allow_origins,
 					ws->o.allow_origin_cnt)))
 		return lm_ws_refuse(wsi, ws, HTTP_STATUS_FORBIDDEN, LM_STATS_LIMIT_ORIGIN);
+	st = lm_ws_check_handshake(wsi, &why);
+	if (st) {
+		lm_stats_add(&ws->o.stats->ws_refused, 1);
+		lm_stats_add(&ws->o.stats->limit_hits[LM_STATS_LIMIT_UPGRADE], 1);
+		lws_return_http_status(wsi, st, why);
+		return 1;
+	}
 	if (ws->client_cnt >= ws->o.max_clients)
 		return lm_ws_refuse(wsi, ws, HTTP_STATUS_SERVICE_UNAVAILABLE,
 				    LM_STATS_LIMIT_CLIENTS);
 	return 0;
+}
+
+/*
+ * An Upgrade other than websocket (any case). lws has already answered 403 to names it does
+ * not know and hangs up when this returns -1; h2c it would take up, so it is refused here.
+ */
+static int lm_ws_refuse_other_upgrade(struct lws *wsi, struct lm_ws *ws, const char *up)
+{
+	lm_stats_add(&ws->o.stats->ws_refused, 1);
+	lm_stats_add(&ws->o.stats->limit_hits[LM_STATS_LIMIT_UPGRADE], 1);
+	if (strcasecmp(up, "h2c"))
+		return -1;
+	lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, "only Upgrade: websocket");
+	return 1;
 }
 
 /*
@@ -461,8 +555,11 @@ static int lm_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		lws_set_opaque_user_data(wsi, LM_WS_CONN_SERVED);
 		/* before lws matches a subprotocol, so every upgrade passes through here */
-		if (!in || strcmp(in, "websocket"))
+		if (!in)
 			return -1;
+		/* RFC 7230 6.7: protocol names are case-insensitive ("WebSocket" is fine) */
+		if (strcasecmp(in, "websocket"))
+			return lm_ws_refuse_other_upgrade(wsi, ws, in);
 		return lm_ws_filter_upgrade(wsi, ws);
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* second line: the same rules once the protocol is bound */

@@ -37,6 +37,8 @@ struct lm_ws_opts {
 	const char *token;		/* bearer token every request needs; NULL: none */
 	const char *const *allow_origins; /* extra allowed Origins (--allow-origin) */
 	size_t allow_origin_cnt;
+	const char *const *allow_hosts;	/* extra allowed Host names (--allow-host) */
+	size_t allow_host_cnt;
 	uint32_t max_clients;		/* WebSocket clients at most */
 	uint32_t max_header_bytes;	/* request headers larger than this are refused */
 	uint32_t handshake_timeout_s;	/* half-open connections are closed after this */

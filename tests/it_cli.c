@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Integration test: lifemon's command line and startup errors. Bad flags, bad listen
- * addresses, a taken port and a non-root user must each give exit 2 and exactly one
- * "lifemon:" line on stderr, and leave no BPF program behind; --help and --version exit 0.
+ * addresses, bad --allow-host names, a taken port and a non-root user must each give exit 2
+ * and exactly one "lifemon:" line on stderr, and leave no BPF program behind; --help and --version exit 0.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -133,6 +133,34 @@ static void check_bad_listen(void)
 		expect_one_line_error(&r, what, NULL);
 		run_free(&r);
 	}
+}
+
+/* --allow-host: a malformed name, and one more than the cap, are usage errors. */
+static void check_bad_allow_host(void)
+{
+	static const char *const bad[] = {"", "evil example", "x:0", "x:08080", "x:65536",
+					  "[nope]", "[::1", "http://x", "a/b"};
+	static const char *const words[] = {"--allow-host", NULL};
+	char what[64], *argv[2 * 17 + 2];
+	struct run r;
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(what, sizeof(what), "--allow-host '%s'", bad[i]);
+		run_lifemon(&r, "--allow-host", bad[i]);
+		expect_one_line_error(&r, what, words);
+		run_free(&r);
+	}
+	argv[n++] = (char *)lm_it_bin();
+	for (i = 0; i < 17; i++) {
+		argv[n++] = "--allow-host";
+		argv[n++] = "lifemon.example";
+	}
+	argv[n] = NULL;
+	run_argv(argv, &r);
+	expect_one_line_error(&r, "17 x --allow-host", words);
+	run_free(&r);
 }
 
 /* Ids of BPF programs whose name starts with "lm_". */
@@ -310,6 +338,7 @@ int main(int argc, char **argv)
 
 	check_bad_flag();
 	check_bad_listen();
+	check_bad_allow_host();
 	check_port_taken();
 	check_help_version();
 	check_not_root();

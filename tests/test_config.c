@@ -208,6 +208,35 @@ static void test_config_size_rejects_range(void **state)
 	expect_size_err("1M", (1ULL << 20) - 1, -ERANGE);
 }
 
+static void test_config_host_checks(void **state)
+{
+	static const char *const ok[] = { "lifemon.example", "lifemon.example:8443", "[::1]",
+					  "[fe80::1]:8080",  "192.168.1.5",	    "a_b-c.d",
+					  "h:65535" };
+	static const char *const bad[] = { "",	       ":8080",	       "x:",	     "x:0",
+					   "x:08080",  "x:65536",      "x:80x",	     "a b",
+					   "a/b",      "x@y",	       "[::1",	     "[nope]",
+					   "[::1]x",   "[::1]:",       "http://x",   "x:80:80" };
+	char big[LM_CONFIG_HOST_MAX + 2];
+	const char *why;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(lm_config_check_host(ok[i], &why), 0);
+		assert_null(why);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(lm_config_check_host(bad[i], &why), -EINVAL);
+		assert_non_null(why);
+	}
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(lm_config_check_host(big, &why), -EINVAL);
+	big[sizeof(big) - 2] = '\0';
+	assert_int_equal(lm_config_check_host(big, &why), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,6 +247,7 @@ int main(void)
 	    cmocka_unit_test(test_config_size_accepts_u64_top),
 	    cmocka_unit_test(test_config_size_rejects_malformed),
 	    cmocka_unit_test(test_config_size_rejects_range),
+	    cmocka_unit_test(test_config_host_checks),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -290,6 +290,29 @@ static void expect_raw_num(const char *buf, int n, const char *key, const char *
 		fail_msg("%s: %s printed as %.*s, want %s", cur_case, key, (int)len, p, digits);
 }
 
+/*
+ * The README's escaping rule, on the raw output: no C0 control, DEL, C1 control (U+0080..
+ * U+009F as C2 80..C2 9F) or U+2028/U+2029 (E2 80 A8/A9) appears unescaped. `n` excludes
+ * the final '\n' of an event line.
+ */
+static void expect_escaped_text(const char *buf, int n)
+{
+	const unsigned char *p = (const unsigned char *)buf;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] < 0x20 || p[i] == 0x7f)
+			fail_msg("%s: raw control 0x%02x at %d: %.*s", cur_case, p[i], i, n, buf);
+		if (p[i] == 0xc2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
+			fail_msg("%s: raw C1 control U+%04X at %d: %.*s", cur_case, p[i + 1], i, n,
+				 buf);
+		if (p[i] == 0xe2 && i + 2 < n && p[i + 1] == 0x80 &&
+		    (p[i + 2] == 0xa8 || p[i + 2] == 0xa9))
+			fail_msg("%s: raw U+%04X at %d: %.*s", cur_case, 0x2000 | (p[i + 2] & 0x3f),
+				 i, n, buf);
+	}
+}
+
 /* Checks lm_json_str on s[0..len) against the reference decoding. */
 static void check_str(const unsigned char *s, size_t len, const char *want, size_t want_len,
 		      int want_valid)
@@ -307,6 +330,7 @@ static void check_str(const unsigned char *s, size_t len, const char *want, size
 	if (n < 0 || n > STR_BODY_MAX)
 		fail_msg("%s: lm_json_str returned %d", cur_case, n);
 	expect(valid == want_valid);
+	expect_escaped_text(buf, n);
 	wrapped[0] = '[';
 	wrapped[1] = '"';
 	memcpy(wrapped + 2, buf, n);
@@ -344,6 +368,7 @@ static void check_comm(const unsigned char *comm)
 
 	n = emit(&e, 1, 2, LM_JSON_EVENT_MAX, &buf);
 	root = parse_line(buf, n);
+	expect_escaped_text(buf, n - 1);
 	got = get_str(root, "comm", &got_len);
 	if (got_len != want_len || memcmp(got, want, want_len))
 		fail_msg("%s: comm decodes to %zu bytes, want %zu: %.*s", cur_case, got_len,
@@ -879,6 +904,61 @@ static void test_json_escapes_roundtrip(void **state)
 	}
 }
 
+/*
+ * Every C1 control (C2 80..C2 9F) and U+2028/U+2029 (E2 80 A8/A9) at each position comes out
+ * as its \\uXXXX escape and decodes back to itself; every other byte after the same lead bytes
+ * keeps the rule (valid sequences raw, invalid ones U+FFFD plus comm_hex).
+ */
+static void test_json_c1_and_line_separators_escaped(void **state)
+{
+	static const unsigned char base[LM_COMM_LEN] = "ABCDEFGHIJKLMNOP";
+	unsigned char comm[LM_COMM_LEN];
+	unsigned int pos, b;
+	char esc[8];
+	char *buf;
+	int n;
+
+	(void)state;
+	for (pos = 0; pos + 3 <= LM_COMM_LEN; pos++) {
+		for (b = 0; b <= 0xff; b++) {
+			struct lm_event e;
+
+			/* C2 xx: U+0080..U+00BF when xx is a continuation byte */
+			memcpy(comm, base, LM_COMM_LEN);
+			comm[pos] = 0xc2;
+			comm[pos + 1] = (unsigned char)b;
+			set_case_comm("C2 xx", comm);
+			check_comm(comm);
+			if (b >= 0x80 && b <= 0x9f) {
+				make_event(&e, LM_EV_EXEC);
+				memcpy(e.comm, comm, LM_COMM_LEN);
+				n = emit(&e, 1, 1, LM_JSON_EVENT_MAX, &buf);
+				snprintf(esc, sizeof(esc), "\\u%04x", b);
+				expect(n > 0 && memmem(buf, (size_t)n, esc, 6));
+			}
+
+			/* E2 80 xx: U+2000..U+203F, U+2028 and U+2029 among them */
+			memcpy(comm, base, LM_COMM_LEN);
+			comm[pos] = 0xe2;
+			comm[pos + 1] = 0x80;
+			comm[pos + 2] = (unsigned char)b;
+			set_case_comm("E2 80 xx", comm);
+			check_comm(comm);
+			if (b == 0xa8 || b == 0xa9) {
+				make_event(&e, LM_EV_EXEC);
+				memcpy(e.comm, comm, LM_COMM_LEN);
+				n = emit(&e, 1, 1, LM_JSON_EVENT_MAX, &buf);
+				snprintf(esc, sizeof(esc), "\\u%04x", 0x2000 | (b & 0x3f));
+				expect(n > 0 && memmem(buf, (size_t)n, esc, 6));
+			}
+		}
+	}
+	/* a comm of nothing but C1 controls and separators: longest escaped valid comm */
+	memcpy(comm, "\xc2\x9b\xc2\x80\xc2\x9f\xe2\x80\xa8\xe2\x80\xa9\xc2\x85\xc2\x9b", LM_COMM_LEN);
+	set_case_comm("C1 and separators only", comm);
+	check_comm(comm);
+}
+
 /* Every cap below the needed length gives -ENOSPC without touching the guard page. */
 static void sweep_event_caps(const struct lm_event *e, uint64_t seq, uint64_t unix_ns)
 {
@@ -1113,6 +1193,7 @@ int main(void)
 	    cmocka_unit_test(test_json_valid_utf8_roundtrip),
 	    cmocka_unit_test(test_json_invalid_utf8_replaced),
 	    cmocka_unit_test(test_json_escapes_roundtrip),
+	    cmocka_unit_test(test_json_c1_and_line_separators_escaped),
 	    cmocka_unit_test(test_json_event_enospc_every_cap),
 	    cmocka_unit_test(test_json_lost_fields),
 	    cmocka_unit_test(test_json_lost_enospc_every_cap),

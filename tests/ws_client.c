@@ -345,7 +345,7 @@ int lm_wsc_connect(const struct lm_wsc_opts *o, struct lm_wsc **out, int *http_s
 	int64_t deadline = wsc_now_ms() + (o->timeout_ms > 0 ? o->timeout_ms : 5000);
 	struct lm_wsc *c = NULL;
 	uint8_t rawkey[16];
-	char key[32], accept[32], val[256];
+	char key[32], accept[32], val[256], host[216] = "";
 	char *resp = NULL, *req = NULL;
 	size_t resp_len = 0, hdr_end = 0, req_cap;
 	int err = 0, n, status;
@@ -353,7 +353,8 @@ int lm_wsc_connect(const struct lm_wsc_opts *o, struct lm_wsc **out, int *http_s
 	if (http_status)
 		*http_status = 0;
 	req_cap =
-	    1024 + (o->headers ? strlen(o->headers) : 0) + (o->method ? strlen(o->method) : 0);
+	    1024 + (o->headers ? strlen(o->headers) : 0) + (o->method ? strlen(o->method) : 0) +
+	    (o->upgrade ? strlen(o->upgrade) : 0) + (o->connection ? strlen(o->connection) : 0);
 	req = malloc(req_cap);
 	if (!req) {
 		err = -ENOMEM;
@@ -384,18 +385,24 @@ int lm_wsc_connect(const struct lm_wsc_opts *o, struct lm_wsc **out, int *http_s
 	if (err)
 		goto out;
 
+	if (!o->host)
+		snprintf(host, sizeof(host), "Host: 127.0.0.1:%u\r\n", o->port);
+	else if (o->host[0])
+		snprintf(host, sizeof(host), "Host: %.200s\r\n", o->host);
 	n = snprintf(req, req_cap,
 		     "%s %s HTTP/1.1\r\n"
-		     "Host: 127.0.0.1:%u\r\n"
-		     "Upgrade: websocket\r\n"
-		     "Connection: Upgrade\r\n"
+		     "%s"
+		     "Upgrade: %s\r\n"
+		     "Connection: %s\r\n"
 		     "Sec-WebSocket-Key: %s\r\n"
 		     "Sec-WebSocket-Version: 13\r\n"
 		     "%s%s%s%s"
 		     "\r\n",
-		     o->method ? o->method : "GET", o->path ? o->path : "/ws", o->port, key,
-		     o->origin ? "Origin: " : "", o->origin ? o->origin : "",
-		     o->origin ? "\r\n" : "", o->headers ? o->headers : "");
+		     o->method ? o->method : "GET", o->path ? o->path : "/ws", host,
+		     o->upgrade ? o->upgrade : "websocket",
+		     o->connection ? o->connection : "Upgrade", key, o->origin ? "Origin: " : "",
+		     o->origin ? o->origin : "", o->origin ? "\r\n" : "",
+		     o->headers ? o->headers : "");
 	if (n < 0 || (size_t)n >= req_cap) {
 		err = -EINVAL;
 		goto out;

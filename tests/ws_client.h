@@ -36,6 +36,9 @@ struct lm_wsc_opts {
 	const char *headers;  /* extra request header lines, each ending "\r\n"; NULL: none. A
 			       * Sec-WebSocket-Protocol offered here may be picked by the server */
 	const char *method;   /* request method; "GET" when NULL */
+	const char *host;     /* Host header value; "127.0.0.1:<port>" when NULL, none when "" */
+	const char *upgrade;  /* Upgrade header value; "websocket" when NULL */
+	const char *connection; /* Connection header value; "Upgrade" when NULL */
 };
 
 /*
