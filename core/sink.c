@@ -607,7 +607,7 @@ int lm_sink_drain(struct lm_sink *s, int timeout_ms)
 		if (lm_sink_is_idle(s))
 			return 0;
 		if (lm_sink_now_ms() >= end) {
-			lm_sink_settle(s, LM_SINK_WAIT_MS);
+			lm_sink_settle(s, 10);
 			return -ETIMEDOUT;
 		}
 		if (io_uring_wait_cqe_timeout(&s->ring, &cqe, &ts) == 0) {
@@ -625,8 +625,7 @@ void lm_sink_close(struct lm_sink *s)
 		return;
 	if (s->ring_ok) {
 		/* the kernel may still read the buffer: wait before freeing it */
-		if (s->inflight)
-			lm_sink_settle(s, -1);
+		lm_sink_settle(s, -1);
 		io_uring_queue_exit(&s->ring);
 	}
 	if (s->bufs)

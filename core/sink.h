@@ -77,7 +77,7 @@ bool lm_sink_is_idle(const struct lm_sink *s);
 /*
  * Shutdown: writes out everything, the LOST line for the last drops included, waiting up
  * to timeout_ms. Returns 0 or -ETIMEDOUT; then the write in flight has been waited for (up to
- * 100 ms more) and a buffer it left part written was cut back to whole lines, the rest of
+ * 10 ms more) and a buffer it left part written was cut back to whole lines, the rest of
  * the queue counted dropped.
  */
 int lm_sink_drain(struct lm_sink *s, int timeout_ms);
