@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,8 +68,11 @@ struct lm_main_cfg {
 	uint32_t handshake_timeout_s;
 	uint32_t idle_timeout_s;
 	const char *user;
+	uid_t user_uid;		/* --user, resolved before anything is set up */
+	gid_t user_gid;
 	uint64_t output_max_bytes;
 	uint32_t output_keep;
+	bool output_keep_set;
 	int to_stdout;
 	int verbose;
 };
@@ -169,6 +173,7 @@ static error_t lm_main_parse_opt(int key, char *arg, struct argp_state *state)
 		if (lm_config_parse_size(arg, 1000, &v) || !v || strpbrk(arg, "KkMmGg"))
 			lm_main_usage_error("bad --output-keep '%s': need a count from 1 to 1000", arg);
 		cfg->output_keep = (uint32_t)v;
+		cfg->output_keep_set = true;
 		return 0;
 	case 'w':
 		if (lm_config_parse_size(arg, 3600 * 1000, &v) || v < 100 || strpbrk(arg, "KkMmGg"))
@@ -322,11 +327,13 @@ static bool lm_main_lookups_need_cap_bpf(void)
  * After the attach, lifemon needs no privilege: it reads rings and maps through fds it
  * holds, its socket is bound, and its output file is open (reopened as the same user).
  * Drops every capability (keeping CAP_BPF only where map lookups need it), empties the
- * bounding set, sets no_new_privs, and switches to `user` if given. Main thread, before
- * the other threads start, so they inherit it. Returns 0 or -errno.
+ * bounding set, sets no_new_privs, and switches to --user (resolved by
+ * lm_main_check_user) if given. Main thread, before the other threads start, so they
+ * inherit it. Returns 0 or -errno.
  */
-static int lm_main_drop_privileges(const char *user)
+static int lm_main_drop_privileges(const struct lm_main_cfg *cfg)
 {
+	const char *user = cfg->user;
 	cap_value_t keep[] = { CAP_BPF };
 	bool keep_bpf = lm_main_lookups_need_cap_bpf();
 	cap_t caps = NULL;
@@ -341,15 +348,8 @@ static int lm_main_drop_privileges(const char *user)
 			goto out;
 		}
 	if (user) {
-		struct passwd *pw = getpwnam(user);
-
-		if (!pw) {
-			err = -ENOENT;
-			lm_err("main", "--user %s: no such user", user);
-			goto out;
-		}
 		if ((keep_bpf && prctl(PR_SET_KEEPCAPS, 1L, 0L, 0L, 0L)) ||
-		    setgroups(0, NULL) || setgid(pw->pw_gid) || setuid(pw->pw_uid)) {
+		    setgroups(0, NULL) || setgid(cfg->user_gid) || setuid(cfg->user_uid)) {
 			err = -errno;
 			lm_err("main", "cannot switch to user %s: %s", user, strerror(-err));
 			goto out;
@@ -370,6 +370,76 @@ out:
 	if (caps)
 		cap_free(caps);
 	return err;
+}
+
+/*
+ * Whether `uid`:`gid`, with no supplementary groups (as lm_main_drop_privileges leaves
+ * lifemon), may create files in `dir`: a child switches to the user and asks access(2),
+ * so ACLs and read-only mounts count too. Returns 0, the errno access(2) gave (EACCES,
+ * ENOENT, EROFS, ...), or -errno when the check itself could not run.
+ */
+static int lm_main_user_can_create_in(const char *dir, uid_t uid, gid_t gid)
+{
+	int status, err;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		/* the child only makes async-signal-safe calls, then _exits */
+		if (setgroups(0, NULL) || setgid(gid) || setuid(uid))
+			_exit(255);
+		_exit(access(dir, W_OK | X_OK) ? (errno & 0xff) : 0);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) == 255)
+		return -EPERM;
+	err = WEXITSTATUS(status);
+	return err;
+}
+
+/*
+ * --user, checked before anything is set up (usage errors, exit 2): the user exists, and after the privilege drop it can create files in FILE's directory, which SIGHUP
+ * reopen and rotation need. Main thread, as root.
+ */
+static void lm_main_check_user_output(struct lm_main_cfg *cfg)
+{
+	char dir[PATH_MAX];
+	struct passwd *pw;
+	const char *slash;
+	int err;
+
+	if (!cfg->user)
+		return;
+	pw = getpwnam(cfg->user);
+	if (!pw)
+		lm_main_usage_error("bad --user '%s': no such user", cfg->user);
+	cfg->user_uid = pw->pw_uid;
+	cfg->user_gid = pw->pw_gid;
+	if (!cfg->output)
+		return;
+	slash = strrchr(cfg->output, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == cfg->output)
+		snprintf(dir, sizeof(dir), "/");
+	else if (slash - cfg->output >= (ptrdiff_t)sizeof(dir))
+		lm_main_usage_error("bad --output '%s': path too long", cfg->output);
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - cfg->output), cfg->output);
+	err = lm_main_user_can_create_in(dir, cfg->user_uid, cfg->user_gid);
+	if (err < 0) {
+		lm_err("main", "cannot check that --user %s can write %s: %s", cfg->user, dir,
+		       strerror(-err));
+		exit(1);
+	}
+	if (err)
+		lm_main_usage_error("--user %s cannot create files in %s, the --output directory "
+				    "(SIGHUP reopen and rotation need it): %s", cfg->user, dir,
+				    strerror(err));
 }
 
 static void lm_main_on_signal(int sig)
@@ -512,8 +582,19 @@ static int lm_main_build(struct lm_main *m)
 	}
 	if (cfg->output) {
 		err = lm_main_add_sink(m, -1, LM_STATS_SINK_FILE);
+		if (err == -ENOMEM || err == -EINVAL) {
+			lm_err("main", "cannot set up the --output sink: %s", strerror(-err));
+			return err;
+		}
+		if (err)
+			lm_main_usage_error("cannot open --output %s: %s", cfg->output,
+					    strerror(-err));
+		/* --user: the file becomes the user's, so rotation may rename it (sticky dirs) */
+		err = cfg->user ? lm_sink_set_owner(m->sinks[m->sink_cnt - 1], cfg->user_uid,
+						    cfg->user_gid) : 0;
 		if (err) {
-			lm_err("main", "cannot open --output %s: %s", cfg->output, strerror(-err));
+			lm_err("main", "cannot hand --output %s to --user %s: %s", cfg->output,
+			       cfg->user, strerror(-err));
 			return err;
 		}
 	}
@@ -554,10 +635,35 @@ static uint64_t lm_main_lost(struct lm_main *m, uint64_t *kernel)
 	return lost + *kernel + lm_stats_get(&m->stats.ws_dropped);
 }
 
+/*
+ * Logs once when the file sink starts failing to reopen or rotate --output (it keeps
+ * writing to the file it has and retries) and once when it recovers.
+ */
+static void lm_main_check_file_sink(struct lm_main *m, int *last_err)
+{
+	int i, err;
+
+	for (i = 0; i < m->sink_cnt; i++) {
+		if (m->sink_ids[i] != LM_STATS_SINK_FILE)
+			continue;
+		err = lm_sink_file_error(m->sinks[i]);
+		if (err == *last_err)
+			return;
+		if (err)
+			lm_warn("main", "cannot reopen or rotate --output %s (still writing to the "
+				"file already open, retrying every second): %s", m->cfg.output,
+				strerror(-err));
+		else
+			lm_info("main", "--output %s: reopened", m->cfg.output);
+		*last_err = err;
+	}
+}
+
 static int lm_main_wait(struct lm_main *m)
 {
 	uint64_t last_lost = 0, kernel, lost;
 	time_t last_summary = time(NULL);
+	int file_err = 0;
 
 	while (!lm_main_signal) {
 		/* interrupted early by SIGINT/SIGTERM: the only unblocked thread is this one */
@@ -571,6 +677,7 @@ static int lm_main_wait(struct lm_main *m)
 					lm_sink_request_reopen(m->sinks[i]);
 			lm_info("main", "SIGHUP: reopening %s", m->cfg.output ? m->cfg.output : "nothing");
 		}
+		lm_main_check_file_sink(m, &file_err);
 		if (lm_reader_has_failed(m->reader) || lm_ser_has_failed(m->ser)) {
 			lm_err("main", "a pipeline thread failed; shutting down");
 			return -EIO;
@@ -646,6 +753,8 @@ int main(int argc, char **argv)
 	err = argp_parse(&argp, argc, argv, 0, NULL, &m.cfg);
 	if (err)
 		lm_main_usage_error("cannot parse the command line: %s", strerror(err));
+	if (!m.cfg.output && (m.cfg.output_max_bytes || m.cfg.output_keep_set))
+		lm_main_usage_error("--output-max-bytes and --output-keep need --output FILE");
 	lm_log_set_level(m.cfg.verbose ? LM_LOG_DBG : LM_LOG_INFO);
 	libbpf_set_print(lm_main_libbpf_print);
 
@@ -658,6 +767,7 @@ int main(int argc, char **argv)
 			"5.8+ built with CONFIG_DEBUG_INFO_BTF=y\n");
 		return LM_EXIT_USAGE;
 	}
+	lm_main_check_user_output(&m.cfg);
 	if (m.cfg.token_file)
 		lm_main_read_token(m.cfg.token_file, m.token, sizeof(m.token));
 	else if (!m.cfg.listen.is_loopback)
@@ -666,6 +776,8 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_REALTIME, &now);
 	m.start_time_s = (double)now.tv_sec + now.tv_nsec / 1e9;
 	signal(SIGPIPE, SIG_IGN);
+	/* a file size limit (ulimit -f) fails the sink's writes with EFBIG, like a full disk */
+	signal(SIGXFSZ, SIG_IGN);
 
 	err = lm_main_build(&m);
 	if (err)
@@ -744,7 +856,7 @@ int main(int argc, char **argv)
 	 * kernel rings hold what happens until the reader starts a moment later */
 	err = lm_load_attach(m.load);
 	if (!err)
-		err = lm_main_drop_privileges(m.cfg.user);
+		err = lm_main_drop_privileges(&m.cfg);
 	if (err)
 		goto out;
 

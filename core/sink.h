@@ -5,13 +5,15 @@
  * in order, one write in flight, so a slow terminal or disk never blocks the pipeline.
  * When every buffer is busy it waits while writes keep completing; after 100 ms without a
  * completion the slot's events (and those of the next 100 ms) are dropped, counted, and
- * announced in-band by a LOST line before the next text.
+ * announced in-band by a LOST line before the next text. A failed write drops what is
+ * queued behind it; a file keeps only whole lines (a torn tail is truncated away).
  */
 #ifndef LM_SINK_H
 #define LM_SINK_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/ring.h"
 #include "core/stats.h"
@@ -51,20 +53,37 @@ int lm_sink_reap(struct lm_sink *s);
 
 /*
  * Asks a file sink to reopen its path before its next write (SIGHUP, after logrotate moved
- * the file). Any thread; the serializer acts on it.
+ * the file). Any thread; the serializer acts on it. The old file stays in use until the
+ * new one is open: a failed open is retried once a second (see lm_sink_file_error).
  */
 void lm_sink_request_reopen(struct lm_sink *s);
+
+/*
+ * File sink: 0 while its path is open as asked, else the -errno of the open or rotation
+ * rename that keeps failing (the sink goes on writing to the file it has). Any thread.
+ */
+int lm_sink_file_error(const struct lm_sink *s);
+
+/*
+ * File sink: hands the open file to uid:gid (fchown), so that after a privilege drop to that
+ * user rotation can rename it even in a sticky directory. Main thread, before the serializer
+ * starts. Returns 0 (also for a non-file sink) or -errno from fchown.
+ */
+int lm_sink_set_owner(struct lm_sink *s, uid_t uid, gid_t gid);
 
 /* True when nothing is buffered or in flight and no loss is left to announce. */
 bool lm_sink_is_idle(const struct lm_sink *s);
 
 /*
  * Shutdown: writes out everything, the LOST line for the last drops included, waiting up
- * to timeout_ms. Returns 0 or -ETIMEDOUT.
+ * to timeout_ms. Returns 0 or -ETIMEDOUT; then the write in flight has been waited for (up to
+ * 10 ms more) and a buffer it left part written was cut back to whole lines, the rest of
+ * the queue counted dropped.
  */
 int lm_sink_drain(struct lm_sink *s, int timeout_ms);
 
-/* Waits for any in-flight write, then frees; accepts NULL. */
+/* Waits for any in-flight write (a short one is rolled back to whole lines), then frees.
+ * Accepts NULL. */
 void lm_sink_close(struct lm_sink *s);
 
 #endif /* LM_SINK_H */

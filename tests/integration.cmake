@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Root-only integration tests: each tests/it_<feature>.c runs the built lifemon (argv[1])
 # against the real kernel. They exit 77 (ctest "Not Run") when a precondition is missing,
-# or fail instead when CI=true. They share ports 18081-18086 on 127.0.0.1, so they run serially.
+# or fail instead when CI=true. They use fixed ports from 18081 up on 127.0.0.1 (each file's
+# are noted below or in it_*.c), so they run serially.
 
 pkg_check_modules(LIBCRYPTO REQUIRED IMPORTED_TARGET libcrypto)
 
@@ -10,7 +11,8 @@ add_library(lm_itutil STATIC tests/ws_client.c tests/it_util.c)
 target_link_libraries(lm_itutil PRIVATE lm_warnings
   PUBLIC PkgConfig::LIBCRYPTO PkgConfig::JANSSON)
 
-foreach(it events oom shutdown cli storm slow_client metrics kernel_loss hostile order)
+foreach(it events oom shutdown cli storm slow_client metrics kernel_loss hostile order
+    sink_full)
   add_executable(it_${it} tests/it_${it}.c)
   target_link_libraries(it_${it} PRIVATE lm_warnings lm_itutil)
   add_test(NAME it_${it} COMMAND it_${it} $<TARGET_FILE:lifemon>)
@@ -23,7 +25,7 @@ target_link_libraries(it_events PRIVATE Threads::Threads)
 # The harness is not under test: sanitizers apply to lifemon (and the unit-tested modules),
 # while the harness forks threaded children, which TSan does not support.
 foreach(t lm_itutil it_events it_oom it_shutdown it_cli it_storm it_slow_client it_metrics
-    it_kernel_loss it_hostile it_order)
+    it_kernel_loss it_hostile it_order it_sink_full)
   target_compile_options(${t} PRIVATE -fno-sanitize=all)
   target_link_options(${t} PRIVATE -fno-sanitize=all)
 endforeach()
@@ -39,5 +41,9 @@ set_tests_properties(it_storm PROPERTIES TIMEOUT 240)
 target_link_libraries(it_hostile PRIVATE Threads::Threads)
 set_tests_properties(it_hostile PROPERTIES TIMEOUT 200)
 
-# it_order uses port 18105: a storm with lifemon stopped for 8 s in the middle of it.
+# it_order uses port 18106: a storm with lifemon stopped for 8 s in the middle of it.
 set_tests_properties(it_order PROPERTIES TIMEOUT 180)
+
+# it_sink_full uses ports 18101-18102; it mounts a 512 KiB tmpfs (unmounted at the end), fills
+# it with a 2 s fork+exec storm and checks the file sink's lines and books, then SIGHUP under
+# --user nobody.

@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Integration test: lifemon's command line and startup errors. Bad flags, bad listen
- * addresses, bad --allow-host names, a taken port and a non-root user must each give exit 2
- * and exactly one "lifemon:" line on stderr, and leave no BPF program behind; --help and --version exit 0.
+ * addresses, bad --allow-host names, a taken port, a non-root user, an --output that cannot
+ * be opened, rotation options without --output, an unknown --user and an output directory
+ * --user cannot write must each give exit 2 and exactly one "lifemon:" line on stderr, and leave no BPF program
+ * behind (run with -v, libbpf would have printed its loading); --help and --version exit 0.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,6 +71,27 @@ static void run_lifemon(struct run *r, const char *a1, const char *a2)
 {
 	char *argv[4] = {(char *)lm_it_bin(), (char *)a1, (char *)a2, NULL};
 
+	run_argv(argv, r);
+}
+
+/*
+ * Runs lifemon -v --listen 127.0.0.1:IT_PORT `args` (NULL-terminated, at most 8). With -v,
+ * libbpf logs its loading, so an error that comes after the load shows as extra lines.
+ */
+static void run_lifemon_v(struct run *r, const char *const args[])
+{
+	char listen_arg[32];
+	char *argv[16];
+	size_t n = 0, i;
+
+	snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%d", IT_PORT);
+	argv[n++] = (char *)lm_it_bin();
+	argv[n++] = "-v";
+	argv[n++] = "--listen";
+	argv[n++] = listen_arg;
+	for (i = 0; args[i] && i < 8; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
 	run_argv(argv, r);
 }
 
@@ -330,6 +355,69 @@ static void check_not_root(void)
 	run_free(&r);
 }
 
+static char out_dir[64];
+
+static void out_dir_cleanup(void *arg)
+{
+	char path[96];
+
+	(void)arg;
+	if (!out_dir[0])
+		return;
+	snprintf(path, sizeof(path), "%s/events.jsonl", out_dir);
+	unlink(path); /* only there if the test failed */
+	rmdir(out_dir);
+}
+
+/*
+ * Bad --output, --output-max-bytes/--output-keep without --output, an unknown --user, and
+ * --user with an output directory it cannot write (SIGHUP reopen and rotation would fail
+ * later): usage errors before anything is attached, and no file is created.
+ */
+static void check_output_user(void)
+{
+	static const char *const w_output[] = {"--output", NULL};
+	static const char *const w_user[] = {"nosuchuser", NULL};
+	static const char *const w_nobody[] = {"nobody", NULL};
+	const char *const bad_dir[] = {"--output", "/nonexistent/dir/x", NULL};
+	const char *const max_alone[] = {"--output-max-bytes", "1M", NULL};
+	const char *const keep_alone[] = {"--output-keep", "3", NULL};
+	const char *const no_user[] = {"--user", "nosuchuser", NULL};
+	char path[96];
+	const char *const nobody_dir[] = {"--user", "nobody", "--output", path, NULL};
+	struct stat st;
+	struct run r;
+
+	run_lifemon_v(&r, bad_dir);
+	expect_one_line_error(&r, "--output /nonexistent/dir/x", w_output);
+	run_free(&r);
+	run_lifemon_v(&r, max_alone);
+	expect_one_line_error(&r, "--output-max-bytes without --output", w_output);
+	run_free(&r);
+	run_lifemon_v(&r, keep_alone);
+	expect_one_line_error(&r, "--output-keep without --output", w_output);
+	run_free(&r);
+	run_lifemon_v(&r, no_user);
+	expect_one_line_error(&r, "--user nosuchuser", w_user);
+	run_free(&r);
+
+	if (!getpwnam("nobody")) {
+		lm_it_note("--user nobody case not run: no user nobody");
+		return;
+	}
+	/* root's 0755 directory: nobody cannot create files in it */
+	snprintf(out_dir, sizeof(out_dir), "/tmp/lifemon-it-cli-XXXXXX");
+	LM_IT_ASSERT(mkdtemp(out_dir), "mkdtemp: %s", strerror(errno));
+	lm_it_on_cleanup(out_dir_cleanup, NULL);
+	LM_IT_ASSERT(!chmod(out_dir, 0755), "chmod %s: %s", out_dir, strerror(errno));
+	snprintf(path, sizeof(path), "%s/events.jsonl", out_dir);
+	run_lifemon_v(&r, nobody_dir);
+	expect_one_line_error(&r, "--user nobody, output dir not writable by nobody", w_nobody);
+	run_free(&r);
+	LM_IT_EXPECT(stat(path, &st) != 0, "%s was created although lifemon refused to start",
+		     path);
+}
+
 int main(int argc, char **argv)
 {
 	lm_it_init("it_cli", argc, argv, 100);
@@ -342,5 +430,6 @@ int main(int argc, char **argv)
 	check_port_taken();
 	check_help_version();
 	check_not_root();
+	check_output_user();
 	return lm_it_finish();
 }

@@ -18,7 +18,7 @@
 
 #include "tests/it_util.h"
 
-#define IT_PORT 18105
+#define IT_PORT 18106
 #define STORM_LIVE_MAX 32
 #define STORM_TOTAL_MAX 2000000 /* never reached in practice: the storm is sized by time */
 #define STORM_PRE_MS 2000	/* storm before the stop */
