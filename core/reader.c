@@ -17,6 +17,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "core/fault.h"
 #include "core/log.h"
 
 /* Staged records per CPU: bounds memory; a full queue forces a release. */
@@ -92,8 +93,10 @@ static void lm_reader_emit(struct lm_reader *r, const struct lm_reader_staged *s
 		}
 		lm_reader_wake(r);
 		/* acquire: pairs with main's release store after the serializer died */
-		if (atomic_load_explicit(&r->abort, memory_order_acquire))
+		if (atomic_load_explicit(&r->abort, memory_order_acquire)) {
+			lm_stats_add(&r->stats->abandoned[LM_STATS_STAGE_READER], 1);
 			return;
+		}
 		nanosleep(&ts, NULL);
 		if (backoff_ns < 1000000)
 			backoff_ns *= 2;
@@ -256,6 +259,8 @@ static void *lm_reader_main(void *arg)
 		n = ring_buffer__poll(r->rb, LM_READER_POLL_MS);
 		if (n >= 0 || n == -EINTR)
 			n = ring_buffer__consume(r->rb);
+		if (lm_fault_is_due(LM_FAULT_READER, r->next_seq - 1))
+			n = -EIO; /* test builds: fail as a ring_buffer error would */
 		if (n < 0 && n != -EINTR) {
 			r->err = n;
 			goto out;
@@ -272,8 +277,11 @@ static void *lm_reader_main(void *arg)
 	if (r->batch)
 		lm_reader_wake(r);
 out:
-	if (r->err)
+	if (r->err) {
+		/* staged records never reach ev_ring */
+		lm_stats_add(&r->stats->abandoned[LM_STATS_STAGE_READER], r->staged);
 		atomic_store_explicit(&r->failed, true, memory_order_release);
+	}
 	return NULL;
 }
 

@@ -10,7 +10,7 @@ add_library(lm_itutil STATIC tests/ws_client.c tests/it_util.c)
 target_link_libraries(lm_itutil PRIVATE lm_warnings
   PUBLIC PkgConfig::LIBCRYPTO PkgConfig::JANSSON)
 
-foreach(it events oom shutdown cli storm slow_client metrics kernel_loss hostile)
+foreach(it events oom shutdown cli storm slow_client metrics kernel_loss hostile stage_fail)
   add_executable(it_${it} tests/it_${it}.c)
   target_link_libraries(it_${it} PRIVATE lm_warnings lm_itutil)
   add_test(NAME it_${it} COMMAND it_${it} $<TARGET_FILE:lifemon>)
@@ -23,7 +23,7 @@ target_link_libraries(it_events PRIVATE Threads::Threads)
 # The harness is not under test: sanitizers apply to lifemon (and the unit-tested modules),
 # while the harness forks threaded children, which TSan does not support.
 foreach(t lm_itutil it_events it_oom it_shutdown it_cli it_storm it_slow_client it_metrics
-    it_kernel_loss it_hostile)
+    it_kernel_loss it_hostile it_stage_fail)
   target_compile_options(${t} PRIVATE -fno-sanitize=all)
   target_link_options(${t} PRIVATE -fno-sanitize=all)
 endforeach()
@@ -38,3 +38,5 @@ set_tests_properties(it_storm PROPERTIES TIMEOUT 240)
 # several handshake and idle timeouts.
 target_link_libraries(it_hostile PRIVATE Threads::Threads)
 set_tests_properties(it_hostile PROPERTIES TIMEOUT 200)
+
+# it_stage_fail uses ports 18103-18105 and needs a build with LM_FAULT_INJECT (skips without).
