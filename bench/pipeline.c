@@ -946,6 +946,11 @@ static int pl_run_once(const struct pl_cfg *cfg, const struct pl_scen *sc, int r
 			.stats = &r.stats,
 			.metrics = pl_metrics,
 			.metrics_ctx = &r,
+			/* lifemon's defaults (core/main.c); lm_ws_open refuses zeroes */
+			.max_clients = 64,
+			.max_header_bytes = 4096,
+			.handshake_timeout_s = 5,
+			.idle_timeout_s = 30,
 		};
 
 		err = lm_ws_open(&wo, &r.ws);
