@@ -25,16 +25,17 @@ test: deps build
 
 # Sanitizer builds of lifemon and the modules; the integration tests drive the sanitized binary.
 # The fuzz tests run once, in the plain pass: the fuzzers are ASan+UBSan builds themselves.
+# So do the bench smoke tests (label bench): they check that each bench tool still runs.
 test-asan:
 	cmake --preset asan
 	cmake --build build-asan -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		ctest --test-dir build-asan --output-on-failure -LE fuzz
+		ctest --test-dir build-asan --output-on-failure -LE 'fuzz|bench'
 
 test-tsan:
 	cmake --preset tsan
 	cmake --build build-tsan -j$(JOBS)
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build-tsan --output-on-failure -LE fuzz
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build-tsan --output-on-failure -LE 'fuzz|bench'
 
 clean:
 	rm -rf build build-*
