@@ -134,7 +134,9 @@ static uint64_t lm_ser_batch(struct lm_ser *s)
 	struct lm_rec rec;
 
 	lm_ser_refresh_clock(s);
-	while (lm_ring_ev_pop(s->o.ev_ring, &rec)) {
+	/* a batch lasts as long as the reader keeps up with a burst: test the fault per event */
+	while (!lm_fault_is_due(LM_FAULT_SER, lm_stats_get(&s->o.stats->serialized) + taken) &&
+	       lm_ring_ev_pop(s->o.ev_ring, &rec)) {
 		uint64_t unix_ns = rec.ev.ts_ns + (uint64_t)s->boot_to_unix_ns;
 		int n;
 
