@@ -946,6 +946,11 @@ static int pl_run_once(const struct pl_cfg *cfg, const struct pl_scen *sc, int r
 			.stats = &r.stats,
 			.metrics = pl_metrics,
 			.metrics_ctx = &r,
+			/* lifemon's defaults (core/main.c); lm_ws_open refuses zeroes */
+			.max_clients = 64,
+			.max_header_bytes = 4096,
+			.handshake_timeout_s = 5,
+			.idle_timeout_s = 30,
 		};
 
 		err = lm_ws_open(&wo, &r.ws);
@@ -1340,6 +1345,7 @@ static void pl_usage(FILE *f)
 	fprintf(f,
 		"usage: pipeline [--events N] [--runs R] [--clients K] [--rate R,...]\n"
 		"                [--scenarios LIST] [--file PATH] [--keep-file] [--port P] [--strict]\n"
+		"                [--smoke]\n"
 		"       pipeline --connect PORT [--out FILE] [--stat FILE] [--strict]\n"
 		"       pipeline --check-file FILE\n"
 		"\n"
@@ -1353,6 +1359,8 @@ static void pl_usage(FILE *f)
 		"  --file PATH      file sink path (default /tmp/lifemon-pipeline.jsonl)\n"
 		"  --port P         first listening port (default 18300; +run number)\n"
 		"  --strict         clients use tests/ws_client.c (strict RFC 6455 + UTF-8 checks)\n"
+		"  --smoke          a second, for make test: --events 20000 --runs 1, every\n"
+		"                   scenario; exits 1 if a run fails\n"
 		"  --connect PORT   client mode: read ws://127.0.0.1:PORT/ws until SIGINT/SIGTERM,\n"
 		"                   write counts to --stat FILE every 100 ms, the stream to --out\n"
 		"  --check-file F   check that JSON Lines file F has contiguous seqs (LOST-aware)\n");
@@ -1402,6 +1410,7 @@ int main(int argc, char **argv)
 		{ "out", required_argument, NULL, 'o' },
 		{ "stat", required_argument, NULL, 't' },
 		{ "check-file", required_argument, NULL, 'C' },
+		{ "smoke", no_argument, NULL, 'Z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -1461,6 +1470,10 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			check_path = optarg;
+			break;
+		case 'Z':
+			cfg.events = 20000;
+			cfg.runs = 1;
 			break;
 		case 'h':
 			pl_usage(stdout);

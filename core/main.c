@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/fault.h"
 #include "core/loader.h"
 #include "core/log.h"
 #include "core/reader.h"
@@ -523,6 +524,19 @@ static void lm_main_publish(void *ctx)
 	lm_ws_wake(ctx);
 }
 
+/*
+ * lm_ser_fail_fn and lm_ws_fail_fn, on the failing thread: the stages before it would wait
+ * forever for ring space or text slots, so end their waits now (each then counts what it
+ * abandons). main notices the failure in lm_main_wait and shuts down.
+ */
+static void lm_main_abort_waits(void *ctx)
+{
+	struct lm_main *m = ctx;
+
+	lm_reader_abort(m->reader);
+	lm_ser_abort(m->ser);
+}
+
 static int lm_main_add_sink(struct lm_main *m, int fd, enum lm_stats_sink_id id)
 {
 	struct lm_sink_opts so = {
@@ -678,10 +692,10 @@ static int lm_main_wait(struct lm_main *m)
 			lm_info("main", "SIGHUP: reopening %s", m->cfg.output ? m->cfg.output : "nothing");
 		}
 		lm_main_check_file_sink(m, &file_err);
-		if (lm_reader_has_failed(m->reader) || lm_ser_has_failed(m->ser)) {
-			lm_err("main", "a pipeline thread failed; shutting down");
+		/* lm_main_shutdown names the stage and its error once it has joined it */
+		if (lm_reader_has_failed(m->reader) || lm_ser_has_failed(m->ser) ||
+		    lm_ws_has_failed(m->ws))
 			return -EIO;
-		}
 		if (time(NULL) - last_summary >= LM_SUMMARY_EVERY_S) {
 			last_summary = time(NULL);
 			lost = lm_main_lost(m, &kernel);
@@ -704,21 +718,43 @@ static int lm_main_shutdown(struct lm_main *m)
 	lm_ws_set_ready(m->ws, false);
 	e = lm_reader_stop(m->reader);
 	if (e) {
-		lm_err("main", "reader thread failed: %s", strerror(-e));
+		lm_err("main", "stage reader (lm-reader) failed: %s; shutting down", strerror(-e));
 		lm_reader_abort(m->reader);
 		err = e;
 	}
 	e = lm_ser_stop(m->ser);
 	if (e) {
-		lm_err("main", "serializer thread failed: %s", strerror(-e));
+		lm_err("main", "stage serializer (lm-ser) failed: %s; shutting down", strerror(-e));
 		err = e;
 	}
 	e = lm_ws_stop(m->ws, 1000);
 	if (e) {
-		lm_err("main", "ws thread failed: %s", strerror(-e));
+		lm_err("main", "stage ws (lm-ws) failed: %s; shutting down", strerror(-e));
 		err = e;
 	}
 	return err;
+}
+
+/* Once, at exit, when a failure left events behind: what each stage abandoned. */
+static void lm_main_log_abandoned(struct lm_main *m)
+{
+	const struct lm_stats *s = &m->stats;
+	uint64_t read = 0;
+	int t;
+
+	if (!lm_stats_get(&s->abandoned[LM_STATS_STAGE_READER]) &&
+	    !lm_stats_get(&s->abandoned[LM_STATS_STAGE_SER]) &&
+	    !lm_stats_get(&s->abandoned[LM_STATS_STAGE_WS]))
+		return;
+	for (t = 1; t < LM_EV_TYPE_CNT; t++)
+		read += lm_stats_get(&s->read[t]);
+	lm_warn("main", "events abandoned at exit: reader %llu, serializer %llu, ws %llu (read "
+		"%llu, serialized %llu, published %llu)",
+		(unsigned long long)lm_stats_get(&s->abandoned[LM_STATS_STAGE_READER]),
+		(unsigned long long)lm_stats_get(&s->abandoned[LM_STATS_STAGE_SER]),
+		(unsigned long long)lm_stats_get(&s->abandoned[LM_STATS_STAGE_WS]),
+		(unsigned long long)read, (unsigned long long)lm_stats_get(&s->serialized),
+		(unsigned long long)lm_stats_get(&s->ws_published));
 }
 
 int main(int argc, char **argv)
@@ -757,6 +793,11 @@ int main(int argc, char **argv)
 		lm_main_usage_error("--output-max-bytes and --output-keep need --output FILE");
 	lm_log_set_level(m.cfg.verbose ? LM_LOG_DBG : LM_LOG_INFO);
 	libbpf_set_print(lm_main_libbpf_print);
+	if (lm_fault_init())
+		lm_main_usage_error("bad LIFEMON_FAULT '%s': need <reader|ser|ws>_fail_after:N",
+				    getenv("LIFEMON_FAULT"));
+	if (lm_fault_describe())
+		lm_warn("main", "fault injection armed: %s", lm_fault_describe());
 
 	if (geteuid() != 0) {
 		fprintf(stderr, "lifemon: must run as root to load BPF programs: try sudo lifemon\n");
@@ -802,6 +843,8 @@ int main(int argc, char **argv)
 		.stats = &m.stats,
 		.metrics = lm_main_metrics,
 		.metrics_ctx = &m,
+		.on_fail = lm_main_abort_waits,
+		.fail_ctx = &m,
 	};
 	err = lm_ws_open(&wo, &m.ws);
 	if (err == -EADDRINUSE || err == -EADDRNOTAVAIL || err == -EACCES) {
@@ -848,6 +891,8 @@ int main(int argc, char **argv)
 	so.wake_fd = m.wake_fd;
 	so.publish = lm_main_publish;
 	so.publish_ctx = m.ws;
+	so.on_fail = lm_main_abort_waits;
+	so.fail_ctx = &m;
 	err = lm_ser_open(&so, &m.ser);
 	if (err)
 		goto out;
@@ -898,6 +943,7 @@ int main(int argc, char **argv)
 	if (!err)
 		lm_info("main", "stopped on signal %d: %llu events serialized",
 			(int)lm_main_signal, (unsigned long long)lm_stats_get(&m.stats.serialized));
+	lm_main_log_abandoned(&m);
 out:
 	lm_main_teardown(&m);
 	return err ? 1 : 0;

@@ -20,6 +20,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 
+#include "core/fault.h"
 #include "core/log.h"
 #include "core/merge.h"
 
@@ -102,8 +103,10 @@ static int lm_reader_emit(struct lm_reader *r, const struct lm_merge_rec *st)
 		}
 		lm_reader_wake(r);
 		/* acquire: pairs with main's release store after the serializer died */
-		if (atomic_load_explicit(&r->abort, memory_order_acquire))
+		if (atomic_load_explicit(&r->abort, memory_order_acquire)) {
+			lm_stats_add(&r->stats->abandoned[LM_STATS_STAGE_READER], 1);
 			return -ECANCELED;
+		}
 		nanosleep(&ts, NULL);
 		if (backoff_ns < 1000000)
 			backoff_ns *= 2;
@@ -367,6 +370,10 @@ static void *lm_reader_main(void *arg)
 		 * LM_READER_POLL_MS. Which ring woke us does not matter: all are read.
 		 */
 		n = epoll_wait(r->epfd, evs, 8, LM_READER_POLL_MS);
+		if (n >= 0 && lm_fault_is_due(LM_FAULT_READER, r->next_seq - 1)) {
+			n = -1; /* test builds: fail as a poll error would */
+			errno = EIO;
+		}
 		if (n < 0 && errno != EINTR) {
 			r->err = -errno;
 			lm_err("reader", "cannot wait for the ring buffers: %s", strerror(-r->err));
@@ -383,8 +390,11 @@ static void *lm_reader_main(void *arg)
 	if (r->batch)
 		lm_reader_wake(r);
 out:
-	if (r->err)
+	if (r->err) {
+		/* staged records never reach ev_ring */
+		lm_stats_add(&r->stats->abandoned[LM_STATS_STAGE_READER], lm_merge_staged(r->merge));
 		atomic_store_explicit(&r->failed, true, memory_order_release);
+	}
 	return NULL;
 }
 

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fault.h"
 #include "core/json.h"
 
 #define LM_SER_NO_SLOT UINT32_MAX
@@ -27,6 +28,7 @@ struct lm_ser {
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;	/* main -> ser: finish what is queued and exit */
+	atomic_bool abort;	/* any thread -> ser: the ws thread died; stop waiting for slots */
 	atomic_bool failed;	/* ser -> main */
 	int err;		/* written by the thread before it ends; read after join */
 };
@@ -50,8 +52,17 @@ static void lm_ser_refresh_clock(struct lm_ser *s)
 		s->boot_to_unix_ns = off;
 }
 
-/* Takes a free slot, waiting while the ws thread holds them all (backpressure). */
-static void lm_ser_take_slot(struct lm_ser *s)
+static bool lm_ser_is_aborted(struct lm_ser *s)
+{
+	/* acquire: pairs with lm_ser_abort's release; it publishes nothing else */
+	return atomic_load_explicit(&s->abort, memory_order_acquire);
+}
+
+/*
+ * Takes a free slot, waiting while the ws thread holds them all (backpressure). Returns
+ * false without a slot once lm_ser_abort was called (the ws thread will return none).
+ */
+static bool lm_ser_take_slot(struct lm_ser *s)
 {
 	long backoff_ns = 20000;
 	bool waited = false;
@@ -60,6 +71,8 @@ static void lm_ser_take_slot(struct lm_ser *s)
 	while (!lm_ring_idx_pop(s->o.free_ring, &idx)) {
 		struct timespec ts = { 0, backoff_ns };
 
+		if (lm_ser_is_aborted(s))
+			return false;
 		if (!waited) {
 			lm_stats_add(&s->o.stats->ser_slot_waits, 1);
 			waited = true;
@@ -71,6 +84,7 @@ static void lm_ser_take_slot(struct lm_ser *s)
 	s->cur = idx;
 	lm_ring_pool_slot(s->o.pool, idx)->len = 0;
 	lm_ring_pool_slot(s->o.pool, idx)->ev_cnt = 0;
+	return true;
 }
 
 static void lm_ser_publish_slot(struct lm_ser *s)
@@ -120,13 +134,19 @@ static uint64_t lm_ser_batch(struct lm_ser *s)
 	struct lm_rec rec;
 
 	lm_ser_refresh_clock(s);
-	while (lm_ring_ev_pop(s->o.ev_ring, &rec)) {
+	/* a batch lasts as long as the reader keeps up with a burst: test the fault per event */
+	while (!lm_fault_is_due(LM_FAULT_SER, lm_stats_get(&s->o.stats->serialized) + taken) &&
+	       lm_ring_ev_pop(s->o.ev_ring, &rec)) {
 		uint64_t unix_ns = rec.ev.ts_ns + (uint64_t)s->boot_to_unix_ns;
 		int n;
 
 		for (;;) {
-			if (s->cur == LM_SER_NO_SLOT)
-				lm_ser_take_slot(s);
+			if (s->cur == LM_SER_NO_SLOT && !lm_ser_take_slot(s)) {
+				/* aborted: the record in hand goes nowhere; lm_ser_stop counts
+				 * what is left in ev_ring once the reader is gone */
+				lm_stats_add(&s->o.stats->abandoned[LM_STATS_STAGE_SER], 1);
+				goto out;
+			}
 			slot = lm_ring_pool_slot(s->o.pool, s->cur);
 			n = lm_ser_write(slot, &rec, unix_ns);
 			if (n >= 0)
@@ -141,6 +161,7 @@ static uint64_t lm_ser_batch(struct lm_ser *s)
 		slot->len += (uint32_t)n;
 		taken++;
 	}
+out:
 	if (s->cur != LM_SER_NO_SLOT && lm_ring_pool_slot(s->o.pool, s->cur)->ev_cnt)
 		lm_ser_publish_slot(s);
 	if (taken)
@@ -176,7 +197,11 @@ static void *lm_ser_main(void *arg)
 				goto out;
 			}
 		}
-		if (stopping && !taken)
+		if (lm_fault_is_due(LM_FAULT_SER, lm_stats_get(&s->o.stats->serialized))) {
+			s->err = -EIO;
+			goto out;
+		}
+		if ((stopping && !taken) || lm_ser_is_aborted(s))
 			break;
 		if (!taken)
 			lm_ser_wait(s);
@@ -187,8 +212,12 @@ static void *lm_ser_main(void *arg)
 			s->err = err;
 	}
 out:
-	if (s->err)
+	if (s->err) {
 		atomic_store_explicit(&s->failed, true, memory_order_release);
+		/* the reader may be waiting for ev_ring space that will never come */
+		if (s->o.on_fail)
+			s->o.on_fail(s->o.fail_ctx);
+	}
 	return NULL;
 }
 
@@ -222,7 +251,8 @@ int lm_ser_start(struct lm_ser *s)
 
 int lm_ser_stop(struct lm_ser *s)
 {
-	uint64_t one = 1;
+	uint64_t one = 1, left = 0;
+	struct lm_rec rec;
 
 	if (!s->started)
 		return 0;
@@ -232,7 +262,19 @@ int lm_ser_stop(struct lm_ser *s)
 	}
 	pthread_join(s->thread, NULL);
 	s->started = false;
+	/* the thread is gone (joined) and so is the reader: we are ev_ring's consumer now.
+	 * Empty after a clean stop; after a failure or an abort, what it never serialized. */
+	while (lm_ring_ev_pop(s->o.ev_ring, &rec))
+		left++;
+	if (left)
+		lm_stats_add(&s->o.stats->abandoned[LM_STATS_STAGE_SER], left);
 	return s->err;
+}
+
+void lm_ser_abort(struct lm_ser *s)
+{
+	/* release: pairs with lm_ser_is_aborted's acquire */
+	atomic_store_explicit(&s->abort, true, memory_order_release);
 }
 
 bool lm_ser_has_failed(struct lm_ser *s)

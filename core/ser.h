@@ -19,6 +19,12 @@ struct lm_ser;
 /* Called on the lm-ser thread after slots were pushed to txt_ring (wakes the ws thread). */
 typedef void (*lm_ser_publish_fn)(void *ctx);
 
+/*
+ * Called once on the lm-ser thread when it ends on an error, before it returns: the stage
+ * before it may be waiting for it. Must not block (main aborts the reader's waits).
+ */
+typedef void (*lm_ser_fail_fn)(void *ctx);
+
 struct lm_ser_opts {
 	struct lm_ev_ring *ev_ring;	/* consumed by this thread */
 	struct lm_idx_ring *txt_ring;	/* produced by this thread */
@@ -30,6 +36,8 @@ struct lm_ser_opts {
 	int wake_fd;			/* eventfd: the reader and the sinks' io_uring signal it */
 	lm_ser_publish_fn publish;
 	void *publish_ctx;
+	lm_ser_fail_fn on_fail;		/* may be NULL */
+	void *fail_ctx;
 };
 
 /* Validates options (main thread). Returns 0, -EINVAL or -ENOMEM. */
@@ -40,10 +48,19 @@ int lm_ser_start(struct lm_ser *s);
 
 /*
  * Asks the thread to finish: it serializes everything left in ev_ring, publishes it,
- * drains the sinks (up to 2 s), then exits; joins it. Call after lm_reader_stop.
- * Returns the thread's error (0 or -errno).
+ * drains the sinks (up to 2 s), then exits; joins it. Call after lm_reader_stop: events
+ * still in ev_ring after the join (the thread failed or was aborted) are counted in
+ * stats->abandoned[LM_STATS_STAGE_SER]. Returns the thread's error (0 or -errno; an abort
+ * is not an error of this stage).
  */
 int lm_ser_stop(struct lm_ser *s);
+
+/*
+ * The ws thread died and will return no text slot: stop waiting for one, drop the record
+ * in hand (counted as abandoned), drain the sinks and end the thread. Any thread; never
+ * blocks.
+ */
+void lm_ser_abort(struct lm_ser *s);
 
 /* True once the thread ended on an error; main polls it. */
 bool lm_ser_has_failed(struct lm_ser *s);

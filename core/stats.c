@@ -46,6 +46,8 @@ static void lm_stats_head(struct lm_stats_out *o, const char *name, const char *
 
 static const char *const lm_stats_type[LM_EV_TYPE_CNT] = { NULL, "exec", "exit", "oom_kill" };
 static const char *const lm_stats_sink_name[LM_STATS_SINK_CNT] = { "stdout", "file" };
+static const char *const lm_stats_stage_name[LM_STATS_STAGE_CNT] = { "reader", "serializer",
+								      "ws" };
 static const char *const lm_stats_limit_name[LM_STATS_LIMIT_CNT] = {
 	"clients", "client_messages", "token", "origin", "path", "incomplete_request",
 	"host", "upgrade"
@@ -130,6 +132,11 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 	lm_stats_one(&o, "lifemon_serialized_total", "counter",
 		     "Events written as JSON.",
 		     lm_stats_get(&s->serialized));
+	lm_stats_head(&o, "lifemon_abandoned_total", "counter",
+		      "Events a stage held when it or the next stage failed, by that stage.");
+	for (k = 0; k < LM_STATS_STAGE_CNT; k++)
+		lm_stats_printf(&o, "lifemon_abandoned_total{stage=\"%s\"} %" PRIu64 "\n",
+				lm_stats_stage_name[k], lm_stats_get(&s->abandoned[k]));
 
 	lm_stats_by_sink(&o, s, v, "lifemon_sink_delivered_total", "Events written by each sink.",
 			 offsetof(struct lm_stats_sink, delivered));

@@ -30,6 +30,14 @@ enum lm_stats_limit {
 	LM_STATS_LIMIT_CNT,
 };
 
+/* Pipeline stages, for what a stage abandoned when it or its peer failed. */
+enum lm_stats_stage {
+	LM_STATS_STAGE_READER,		/* taken from the kernel rings, never entered ev_ring */
+	LM_STATS_STAGE_SER,		/* entered ev_ring, never serialized */
+	LM_STATS_STAGE_WS,		/* serialized, never entered the broadcast ring */
+	LM_STATS_STAGE_CNT,
+};
+
 enum lm_stats_sink_id {
 	LM_STATS_SINK_STDOUT,
 	LM_STATS_SINK_FILE,
@@ -65,6 +73,14 @@ struct lm_stats {
 	_Atomic uint64_t ws_slow_disconnects;	/* clients closed for staying behind */
 	_Atomic uint64_t http_requests;		/* HTTP requests answered */
 	_Atomic uint64_t limit_hits[LM_STATS_LIMIT_CNT]; /* requests refused or closed, by rule */
+	/*
+	 * Events abandoned because a stage failed, by the stage that held them. Writers, one at
+	 * a time: [READER] the reader thread; [SER] the serializer thread, then main once it
+	 * joined it (lm_ser_stop); [WS] main once it joined the ws thread (lm_ws_stop). When
+	 * every thread has been joined: events_total = kernel_dropped + read + abandoned[READER],
+	 * read = serialized + abandoned[SER], serialized = ws_published + abandoned[WS].
+	 */
+	_Atomic uint64_t abandoned[LM_STATS_STAGE_CNT];
 };
 
 /* Single-writer increment; see the header comment for why relaxed is enough. */

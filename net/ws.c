@@ -21,6 +21,7 @@
 
 #include <libwebsockets.h>
 
+#include "core/fault.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "net/bcast.h"
@@ -57,6 +58,7 @@ struct lm_ws {
 	bool started;
 	atomic_bool ready;	/* main -> ws: BPF attached; read for /healthz */
 	atomic_bool stop;	/* main -> ws: finish and exit the service loop */
+	atomic_bool failed;	/* ws -> main: the service loop ended on an error */
 	int flush_ms;		/* set by main before stop */
 	size_t token_len;
 	uint32_t client_cnt;	/* established WebSocket clients, lm-ws thread only */
@@ -723,8 +725,14 @@ static void *lm_ws_main(void *arg)
 	/* acquire: pairs with lm_ws_stop's release, made after the serializer was joined,
 	 * so the last slots it pushed are in txt_ring for the flush */
 	while (!atomic_load_explicit(&ws->stop, memory_order_acquire)) {
-		if (lws_service(ws->ctx, 0) < 0) {
+		if (lws_service(ws->ctx, 0) < 0 ||
+		    lm_fault_is_due(LM_FAULT_WS, lm_stats_get(&ws->o.stats->ws_published))) {
+			/* lws gives no errno; the loop cannot go on, and no slot comes back */
 			ws->err = -EIO;
+			/* release: publishes ws->err to main's lm_ws_has_failed */
+			atomic_store_explicit(&ws->failed, true, memory_order_release);
+			if (ws->o.on_fail)
+				ws->o.on_fail(ws->o.fail_ctx);
 			return NULL;
 		}
 	}
@@ -754,6 +762,9 @@ void lm_ws_wake(struct lm_ws *ws)
 
 int lm_ws_stop(struct lm_ws *ws, int flush_ms)
 {
+	uint64_t left = 0;
+	uint32_t idx;
+
 	if (!ws->started)
 		return 0;
 	ws->flush_ms = flush_ms; /* published by the release store below */
@@ -761,7 +772,19 @@ int lm_ws_stop(struct lm_ws *ws, int flush_ms)
 	lws_cancel_service(ws->ctx);
 	pthread_join(ws->thread, NULL);
 	ws->started = false;
+	/* joined, and the serializer before it: we consume txt_ring now. Empty after a clean
+	 * flush; after a failure, the slots the thread never took. */
+	while (lm_ring_idx_pop(ws->o.txt_ring, &idx))
+		left += lm_ring_pool_slot(ws->o.pool, idx)->ev_cnt;
+	if (left)
+		lm_stats_add(&ws->o.stats->abandoned[LM_STATS_STAGE_WS], left);
 	return ws->err;
+}
+
+bool lm_ws_has_failed(struct lm_ws *ws)
+{
+	/* acquire: pairs with the release store when the loop failed */
+	return atomic_load_explicit(&ws->failed, memory_order_acquire);
 }
 
 void lm_ws_close(struct lm_ws *ws)

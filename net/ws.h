@@ -23,6 +23,12 @@ struct lm_ws;
 typedef int (*lm_ws_metrics_fn)(void *ctx, uint32_t bcast_len, uint32_t bcast_cap, char *buf,
 				size_t cap);
 
+/*
+ * Called once on the lm-ws thread when its service loop fails, before the thread ends: the
+ * serializer may be waiting for text slots that will never come back. Must not block.
+ */
+typedef void (*lm_ws_fail_fn)(void *ctx);
+
 struct lm_ws_opts {
 	const char *host;		/* numeric address to listen on */
 	uint16_t port;
@@ -43,6 +49,8 @@ struct lm_ws_opts {
 	uint32_t max_header_bytes;	/* request headers larger than this are refused */
 	uint32_t handshake_timeout_s;	/* half-open connections are closed after this */
 	uint32_t idle_timeout_s;	/* idle HTTP keep-alive connections are closed after this */
+	lm_ws_fail_fn on_fail;		/* may be NULL */
+	void *fail_ctx;
 };
 
 /* What a client may send: lifemon's clients only read. */
@@ -70,9 +78,14 @@ void lm_ws_wake(struct lm_ws *ws);
 
 /*
  * Publishes what is left in txt_ring, gives clients up to flush_ms to receive it, then
- * stops and joins the thread. Call after lm_ser_stop. Returns the thread's error.
+ * stops and joins the thread. Call after lm_ser_stop: events in slots still in txt_ring
+ * after the join (the thread failed) are counted in stats->abandoned[LM_STATS_STAGE_WS].
+ * Returns the thread's error (0 or -EIO).
  */
 int lm_ws_stop(struct lm_ws *ws, int flush_ms);
+
+/* True once the service loop ended on an error; main polls it. Any thread. */
+bool lm_ws_has_failed(struct lm_ws *ws);
 
 void lm_ws_close(struct lm_ws *ws);
 

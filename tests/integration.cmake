@@ -12,7 +12,7 @@ target_link_libraries(lm_itutil PRIVATE lm_warnings
   PUBLIC PkgConfig::LIBCRYPTO PkgConfig::JANSSON)
 
 foreach(it events oom shutdown cli storm slow_client metrics kernel_loss hostile order
-    sink_full)
+    sink_full stage_fail)
   add_executable(it_${it} tests/it_${it}.c)
   target_link_libraries(it_${it} PRIVATE lm_warnings lm_itutil)
   add_test(NAME it_${it} COMMAND it_${it} $<TARGET_FILE:lifemon>)
@@ -25,7 +25,7 @@ target_link_libraries(it_events PRIVATE Threads::Threads)
 # The harness is not under test: sanitizers apply to lifemon (and the unit-tested modules),
 # while the harness forks threaded children, which TSan does not support.
 foreach(t lm_itutil it_events it_oom it_shutdown it_cli it_storm it_slow_client it_metrics
-    it_kernel_loss it_hostile it_order it_sink_full)
+    it_kernel_loss it_hostile it_order it_sink_full it_stage_fail)
   target_compile_options(${t} PRIVATE -fno-sanitize=all)
   target_link_options(${t} PRIVATE -fno-sanitize=all)
 endforeach()
@@ -47,3 +47,5 @@ set_tests_properties(it_order PROPERTIES TIMEOUT 180)
 # it_sink_full uses ports 18101-18102; it mounts a 512 KiB tmpfs (unmounted at the end), fills
 # it with a 2 s fork+exec storm and checks the file sink's lines and books, then SIGHUP under
 # --user nobody.
+
+# it_stage_fail uses ports 18103-18105 and needs a build with LM_FAULT_INJECT (skips without).

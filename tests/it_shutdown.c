@@ -2,13 +2,20 @@
 /*
  * Integration test: SIGTERM and SIGINT make lifemon exit 0 within 2 s and leave no BPF
  * program or link behind. lifemon's BPF objects are found from /proc/<pid>/fdinfo and from
- * bpftool's "pids" (when bpftool has them); existence is checked with bpftool -j. Root only.
+ * bpftool's "pids" (when bpftool has them); existence is checked with bpftool -j. Every
+ * thread runs without capabilities (CapEff, CapBnd, NoNewPrivs). SIGTERM in the middle of a
+ * burst delivers every event the kernel had queued: the --output file's seqs run from 1 to
+ * at least what /metrics counted just before the signal, in whole lines. Root only.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +25,9 @@
 #define IT_PORT_INT 18086
 #define IT_MAX_IDS 256
 #define IT_GONE_MS 2000
+#define IT_RENAMES 1000000   /* the burst SIGTERM interrupts: several seconds of events */
+#define IT_BURST_MS 300	     /* into the burst when the signal comes */
+#define IT_CAP_BPF (1ULL << 39)
 
 struct bpf_ids {
 	uint32_t progs[IT_MAX_IDS];
@@ -102,6 +112,65 @@ static size_t count_present(const struct bpf_ids *ids, bool report)
 	return left;
 }
 
+/* Hex value of `key` ("CapEff:") in a status file's text, or -1 if absent. */
+static long long status_field(const char *text, const char *key, int base)
+{
+	const char *p = strstr(text, key);
+
+	return p ? strtoll(p + strlen(key), NULL, base) : -1;
+}
+
+/*
+ * After the privilege drop every thread of lifemon has no effective capability (CAP_BPF only
+ * on kernels before 6.5, which need it for map lookups), an empty bounding set and
+ * no_new_privs.
+ */
+static void check_caps(pid_t pid, const char *who)
+{
+	unsigned long long allowed = 0;
+	char path[96], *text = NULL;
+	struct dirent *de;
+	struct utsname u;
+	int major = 0, minor = 0, threads = 0;
+	DIR *d;
+
+	if (!uname(&u) && sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+	    (major < 6 || (major == 6 && minor < 5)))
+		allowed = IT_CAP_BPF;
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	LM_IT_ASSERT(d, "%s: opendir %s: %s", who, path, strerror(errno));
+	while ((de = readdir(d))) {
+		long long eff, bnd, nnp;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/status", pid, de->d_name);
+		if (lm_it_read_file(path, &text, NULL))
+			continue; /* the thread ended */
+		eff = status_field(text, "\nCapEff:", 16);
+		bnd = status_field(text, "\nCapBnd:", 16);
+		nnp = status_field(text, "\nNoNewPrivs:", 10);
+		LM_IT_EXPECT(eff >= 0 && !((unsigned long long)eff & ~allowed),
+			     "%s: thread %s has CapEff %llx, want none%s", who, de->d_name, eff,
+			     allowed ? " but cap_bpf" : "");
+		LM_IT_EXPECT(bnd >= 0 && !((unsigned long long)bnd & ~allowed),
+			     "%s: thread %s has CapBnd %llx, want an empty bounding set", who,
+			     de->d_name, bnd);
+		LM_IT_EXPECT(nnp == 1, "%s: thread %s has NoNewPrivs %lld, want 1", who, de->d_name,
+			     nnp);
+		free(text);
+		text = NULL;
+		threads++;
+	}
+	closedir(d);
+	/* main (the task whose id is the pid), lm-reader, lm-ser, lm-ws */
+	LM_IT_EXPECT(threads >= 4, "%s: %d threads in /proc/%d/task, want at least 4", who, threads,
+		     pid);
+	lm_it_note("%s: %d threads: no capabilities%s, empty bounding set, no_new_privs", who,
+		   threads, allowed ? " but cap_bpf" : "");
+}
+
 static void run_round(int sig, uint16_t port)
 {
 	const char *sig_name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
@@ -119,6 +188,7 @@ static void run_round(int sig, uint16_t port)
 	LM_IT_ASSERT(!err, "%s round: lifemon did not become healthy: %s", sig_name,
 		     strerror(-err));
 	pid = lm_it_proc_pid(lm);
+	check_caps(pid, sig_name);
 
 	progs = bpftool_show("prog");
 	links = bpftool_show("link");
@@ -174,6 +244,141 @@ static void run_round(int sig, uint16_t port)
 	lm_it_proc_free(lm);
 }
 
+struct bench_arg {
+	int go_rd, go_wr;
+};
+
+/* Renames itself IT_RENAMES times once it reads a byte: each rename is an event. */
+static int bench_child(void *arg)
+{
+	const struct bench_arg *a = arg;
+	long i;
+	char c;
+
+	close(a->go_wr);
+	if (read(a->go_rd, &c, 1) != 1)
+		return 3;
+	for (i = 0; i < IT_RENAMES; i++)
+		if (prctl(PR_SET_NAME, (i & 1) ? "xdrain" : "edrain") < 0)
+			return 4;
+	return 0;
+}
+
+/* Sum over types of `name{type="..."}` in a /metrics body. */
+static double sum_types(const char *body, const char *name)
+{
+	static const char *const types[] = {"exec", "exit", "oom_kill"};
+	char series[96];
+	double v, sum = 0;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		snprintf(series, sizeof(series), "%s{type=\"%s\"}", name, types[i]);
+		LM_IT_ASSERT(lm_it_metric(body, series, &v), "/metrics has no %s", series);
+		sum += v;
+	}
+	return sum;
+}
+
+/*
+ * SIGTERM in the middle of a burst: the reader's final drain and the serializer's must
+ * deliver everything the kernel had queued, so the file holds seq 1..N without a gap with
+ * N >= what /metrics counted (read, and kernel-queued = seen - dropped) just before the
+ * signal, and every line is a whole JSON object.
+ */
+static void run_drain(uint16_t port)
+{
+	char pidstr[16], path[] = "/tmp/it_shutdown.XXXXXX", file[64], buf[64];
+	const char *extra[] = {"--bench-tgid", pidstr, "--output", file, NULL};
+	double read = 0, queued = 0;
+	struct lm_it_proc *lm = NULL;
+	struct bench_arg ba;
+	long long want = 1, bad = 0;
+	size_t len = 0, lines = 0;
+	char *body = NULL, *text = NULL, *line, *nl;
+	int64_t ms = 0;
+	int fds[2], err, st = 0;
+	pid_t child;
+
+	LM_IT_ASSERT(mkdtemp(path), "mkdtemp: %s", strerror(errno));
+	snprintf(file, sizeof(file), "%s/out.jsonl", path);
+	LM_IT_ASSERT(pipe2(fds, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
+	ba.go_rd = fds[0];
+	ba.go_wr = fds[1];
+	err = lm_it_fork_fn(bench_child, &ba, &child);
+	LM_IT_ASSERT(!err, "fork: %s", strerror(-err));
+	close(fds[0]);
+	snprintf(pidstr, sizeof(pidstr), "%d", child);
+	err = lm_it_lifemon_start(port, extra, false, &lm);
+	LM_IT_ASSERT(!err, "drain round: lifemon did not become healthy: %s", strerror(-err));
+
+	LM_IT_ASSERT(write(fds[1], "g", 1) == 1, "pipe write: %s", strerror(errno));
+	close(fds[1]);
+	usleep(IT_BURST_MS * 1000);
+	err = lm_it_metrics_fetch(port, 5000, &body);
+	LM_IT_ASSERT(!err, "drain round: GET /metrics: %s", strerror(-err));
+	read = sum_types(body, "lifemon_read_total");
+	queued = sum_types(body, "lifemon_events_total") -
+		 sum_types(body, "lifemon_kernel_dropped_total");
+	free(body);
+	err = lm_it_proc_stop(lm, SIGTERM, LM_IT_STOP_MS, &st, &ms);
+	LM_IT_EXPECT(!err && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		     "drain round: lifemon ended with %s %lld ms after SIGTERM, want exit 0 "
+		     "within %d ms", lm_it_wstatus_str(st, buf, sizeof(buf)), (long long)ms,
+		     LM_IT_STOP_MS);
+	err = lm_it_reap(child, 0, &st);
+	LM_IT_EXPECT(err == -ETIMEDOUT, "drain round: the burst ended before the signal; raise "
+		     "IT_RENAMES");
+	if (err == -ETIMEDOUT)
+		lm_it_kill_reap(child);
+
+	LM_IT_ASSERT(!lm_it_read_file(file, &text, &len), "drain round: reading %s", file);
+	LM_IT_EXPECT(len && text[len - 1] == '\n', "drain round: %s ends inside a line", file);
+	for (line = text; *line; line = nl + 1) {
+		json_error_t jerr;
+		json_t *ev;
+
+		nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		*nl = '\0';
+		lines++;
+		ev = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
+		if (!ev) {
+			if (!bad++)
+				lm_it_fail("drain round: line %zu is not whole JSON (%s): %.120s",
+					   lines, jerr.text, line);
+			continue;
+		}
+		if (lm_it_jstr(ev, "type") && !strcmp(lm_it_jstr(ev, "type"), "LOST") &&
+		    lm_it_jint(ev, "before_seq", 0)) {
+			json_decref(ev); /* a kernel_ring_full notice: those events had no seq */
+			continue;
+		}
+		if (lm_it_jint(ev, "seq", -1) != want && !bad++)
+			lm_it_fail("drain round: line %zu has seq %lld, want %lld: %.120s", lines,
+				   lm_it_jint(ev, "seq", -1), want, line);
+		want = lm_it_jint(ev, "seq", -1) + 1;
+		json_decref(ev);
+	}
+	lm_it_note("drain round: SIGTERM after %d ms of the burst: /metrics read %.0f, "
+		   "kernel-queued %.0f; the file has seq 1..%lld in %zu lines; exit after %lld ms",
+		   IT_BURST_MS, read, queued, want - 1, lines, (long long)ms);
+	LM_IT_EXPECT(read > 0, "drain round: nothing read before the signal");
+	LM_IT_EXPECT(want - 1 >= (long long)read,
+		     "drain round: the file ends at seq %lld, but %.0f events were read before "
+		     "SIGTERM", want - 1, read);
+	LM_IT_EXPECT(want - 1 >= (long long)queued,
+		     "drain round: the file ends at seq %lld, but the kernel had queued %.0f "
+		     "events before SIGTERM (the final drain lost them)", want - 1, queued);
+	free(text);
+	if (lm_it_failures())
+		lm_it_proc_dump_stderr(lm, "drain round");
+	lm_it_proc_free(lm);
+	unlink(file);
+	rmdir(path);
+}
+
 int main(int argc, char **argv)
 {
 	lm_it_init("it_shutdown", argc, argv, 100);
@@ -182,5 +387,6 @@ int main(int argc, char **argv)
 
 	run_round(SIGTERM, IT_PORT_TERM);
 	run_round(SIGINT, IT_PORT_INT);
+	run_drain(IT_PORT_TERM);
 	return lm_it_finish();
 }

@@ -3,6 +3,8 @@
  * Integration test, the slow-client policy: client A (raw socket, tiny SO_RCVBUF) never reads,
  * client B reads on its own thread. Under paced --bench-tgid load lifemon counts A's losses,
  * keeps B whole, stays under 64 MiB RSS, drops A after --ws-slow-ms, and serves client C.
+ * Client D stops reading for PAUSE_D_MS under the load and resumes: it must get one exact
+ * slow_client LOST notice for what it missed and the stream on from the next seq.
  * Root only; the main thread owns lifemon, A, C and the children.
  */
 #include <arpa/inet.h>
@@ -39,6 +41,8 @@
 #define MAX_TRICKLE 200
 #define LOAD_MS 60000
 #define A_RCVBUF 4096
+#define PAUSE_D_AT_MS 300 /* client D stops reading this long into the load ... */
+#define PAUSE_D_MS 1500	  /* ... for this long: it loses events but is back before SLOW_MS */
 
 /* --- client B: reads on its own thread --- */
 
@@ -50,11 +54,12 @@ struct reader {
 	atomic_int marker;	/* pid of our child whose EXIT the main thread waits for */
 	atomic_int marker_seen; /* == marker once that EXIT has arrived */
 	atomic_bool dead;
+	atomic_bool paused; /* main -> reader: stop reading (client D's pause) */
 	size_t scanned;	 /* records scanned for the marker; reader thread only */
 	int scanned_for; /* the marker they were scanned for; reader thread only */
 };
 
-static struct reader rb;
+static struct reader rb, rd;
 
 static void *reader_main(void *arg)
 {
@@ -65,6 +70,10 @@ static void *reader_main(void *arg)
 		const struct lm_it_acct_rec *recs;
 		size_t n;
 
+		if (atomic_load(&r->paused)) {
+			usleep(5000);
+			continue;
+		}
 		if (lm_it_acct_pump(r->acct, 50) < 0) {
 			atomic_store(&r->dead, true);
 			break;
@@ -93,6 +102,14 @@ static void reader_join(struct reader *r)
 	atomic_store(&r->stop, true);
 	pthread_join(r->thr, NULL);
 	r->running = false;
+}
+
+static void reader_d_cleanup(void *arg)
+{
+	(void)arg;
+	reader_join(&rd);
+	lm_it_acct_close(rd.acct);
+	rd.acct = NULL;
 }
 
 static void reader_cleanup(void *arg)
@@ -364,6 +381,12 @@ int main(int argc, char **argv)
 	err = pthread_create(&rb.thr, NULL, reader_main, &rb);
 	LM_IT_ASSERT(!err, "pthread_create: %s", strerror(err));
 	rb.running = true;
+	err = lm_it_acct_open(IT_PORT, true, &rd.acct);
+	LM_IT_ASSERT(!err, "client D: ws connect: %s", strerror(-err));
+	lm_it_on_cleanup(reader_d_cleanup, NULL);
+	err = pthread_create(&rd.thr, NULL, reader_main, &rd);
+	LM_IT_ASSERT(!err, "pthread_create: %s", strerror(err));
+	rd.running = true;
 	a_fd = a_connect(IT_PORT);
 	lm_it_on_cleanup(a_cleanup, NULL);
 	LM_IT_ASSERT(reader_marker(LM_IT_EVENT_MS), "client B: the /ws stream is not live");
@@ -394,9 +417,12 @@ int main(int argc, char **argv)
 			free(body);
 		}
 		now = lm_it_now_ms();
+		/* client D: a pause under load, then reading again */
+		atomic_store(&rd.paused, now >= t0 + PAUSE_D_AT_MS &&
+					     now < t0 + PAUSE_D_AT_MS + PAUSE_D_MS);
 		if (!t_drop && dropped > 0)
 			t_drop = now;
-		if (!t_gone && clients <= 1 && slow >= 1)
+		if (!t_gone && clients <= 2 && slow >= 1) /* B and D stay */
 			t_gone = now;
 		if (!child_done) {
 			err = lm_it_reap(child, 0, &status);
@@ -511,6 +537,55 @@ int main(int argc, char **argv)
 	}
 	lm_it_note("client B: seq %lld..%lld, %llu events (%zu renames), %zu real processes",
 		   st.first_seq, st.last_seq, (unsigned long long)st.events, renames, ntrickle);
+
+	/*
+	 * D: the pause cost it events, told by slow_client LOST notices that start at the seq
+	 * after the last one it had and whose count is last_seq - first_seq + 1 (the accounting
+	 * reader checks both, and every event after a notice carries the next seq); it stayed
+	 * connected and reads the stream on.
+	 */
+	atomic_store(&rd.paused, false);
+	{
+		int64_t end = lm_it_now_ms() + LM_IT_EVENT_MS;
+		struct lm_it_acct_stats sd;
+		long long last = 0;
+
+		/* let D catch up: its last seq stops moving once it has everything */
+		do {
+			usleep(200000);
+			reader_join(&rd);
+			lm_it_acct_get_stats(rd.acct, &sd);
+			if (sd.last_seq == last || sd.dead)
+				break;
+			last = sd.last_seq;
+			rd.stop = false;
+			err = pthread_create(&rd.thr, NULL, reader_main, &rd);
+			LM_IT_ASSERT(!err, "pthread_create: %s", strerror(err));
+			rd.running = true;
+		} while (lm_it_now_ms() < end);
+		reader_join(&rd);
+		lm_it_acct_get_stats(rd.acct, &sd);
+		LM_IT_EXPECT(!lm_it_acct_report(rd.acct, "client D"),
+			     "client D: the stream around its pause was not exact");
+		LM_IT_EXPECT(!sd.dead, "client D: the stream ended (%s, close code %u \"%s\")",
+			     strerror(-sd.dead), sd.close_code, sd.close_reason);
+		LM_IT_EXPECT(sd.lost_notices >= 1 && sd.lost_slow == sd.lost_count &&
+				     sd.lost_count > 0,
+			     "client D: paused %d ms under load: %llu LOST notice(s), %llu lost, "
+			     "%llu of them slow_client; want slow_client notices", PAUSE_D_MS,
+			     (unsigned long long)sd.lost_notices,
+			     (unsigned long long)sd.lost_count, (unsigned long long)sd.lost_slow);
+		LM_IT_EXPECT(sd.first_seq > 0 && sd.last_seq >= st.last_seq &&
+				     sd.events + sd.lost_count ==
+					 (uint64_t)(sd.last_seq - sd.first_seq + 1),
+			     "client D: seq %lld..%lld = %llu events + %llu lost? (up to B's %lld)",
+			     sd.first_seq, sd.last_seq, (unsigned long long)sd.events,
+			     (unsigned long long)sd.lost_count, st.last_seq);
+		lm_it_note("client D: paused %d ms; seq %lld..%lld: %llu events, %llu notice(s) "
+			   "for %llu lost (slow_client)", PAUSE_D_MS, sd.first_seq, sd.last_seq,
+			   (unsigned long long)sd.events, (unsigned long long)sd.lost_notices,
+			   (unsigned long long)sd.lost_count);
+	}
 
 	/* C, connecting after A was dropped, gets events. */
 	err = lm_it_coll_open(IT_PORT, &coll_c);

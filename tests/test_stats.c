@@ -41,6 +41,7 @@ static void fill(struct lm_stats *s, struct lm_stats_view *v)
 	lm_stats_set(&s->sink[LM_STATS_SINK_FILE].dropped, 10);
 	lm_stats_set(&s->ws_dropped, 123);
 	lm_stats_set(&s->ws_clients, 2);
+	lm_stats_set(&s->abandoned[LM_STATS_STAGE_SER], 41);
 	v->sink_enabled[LM_STATS_SINK_FILE] = 1;
 	v->rss_bytes = 12345678;
 	v->cpu_seconds = 1.5;
@@ -85,6 +86,9 @@ static void test_stats_renders_counters(void **state)
 	/* a disabled sink has no samples */
 	assert_true(sample(buf, "lifemon_sink_delivered_total{sink=\"stdout\"}") < 0);
 	assert_true(sample(buf, "lifemon_ws_dropped_total") == 123);
+	assert_true(sample(buf, "lifemon_abandoned_total{stage=\"reader\"}") == 0);
+	assert_true(sample(buf, "lifemon_abandoned_total{stage=\"serializer\"}") == 41);
+	assert_true(sample(buf, "lifemon_abandoned_total{stage=\"ws\"}") == 0);
 	assert_true(sample(buf, "lifemon_ws_clients") == 2);
 	assert_true(sample(buf, "process_resident_memory_bytes") == 12345678);
 	assert_true(sample(buf, "process_cpu_seconds_total") == 1.5);
