@@ -393,7 +393,11 @@ out:
 	if (r->err) {
 		/* staged records never reach ev_ring */
 		lm_stats_add(&r->stats->abandoned[LM_STATS_STAGE_READER], lm_merge_staged(r->merge));
-		atomic_store_explicit(&r->failed, true, memory_order_release);
+		/* main gave up on a failed consumer: that stage failed, not this one */
+		if (r->err == -ECANCELED)
+			r->err = 0;
+		else
+			atomic_store_explicit(&r->failed, true, memory_order_release);
 	}
 	return NULL;
 }
