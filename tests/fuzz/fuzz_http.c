@@ -9,6 +9,7 @@
  * Input layout: port u16 (little-endian), query_param cap selector u16, flags u8, then up to
  * five strings separated by NUL bytes: path/origin/query, name/extra origin, want, auth, query.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -110,20 +112,85 @@ static enum lm_http_route ref_route(const char *path)
 	return LM_HTTP_NOT_FOUND;
 }
 
+/*
+ * Reference origin canonicalisation, written apart from net/http.c: "scheme://host:port" with
+ * scheme and host lower-cased and the scheme's default port filled in, or false when s is not
+ * a plain http(s) origin (host a reg-name of [A-Za-z0-9-._~] or a bracketed IPv6 literal of
+ * hex digits, ':' and '.'; port 1-65535 written without a leading zero).
+ */
+static bool ref_canon_origin(const char *s, char *out, size_t cap)
+{
+	const char *host, *p;
+	char lhost[FIELD_MAX + 1];
+	unsigned long port;
+	size_t i, hlen;
+	bool https;
+
+	if (!strncasecmp(s, "https://", 8)) {
+		https = true;
+		host = s + 8;
+	} else if (!strncasecmp(s, "http://", 7)) {
+		https = false;
+		host = s + 7;
+	} else {
+		return false;
+	}
+	p = host;
+	if (*p == '[') {
+		p++;
+		while (*p && *p != ']' && (isxdigit((unsigned char)*p) || *p == ':' || *p == '.'))
+			p++;
+		if (*p != ']' || p == host + 1)
+			return false;
+		p++;
+	} else {
+		while (isalnum((unsigned char)*p) || (*p && strchr("-._~", *p)))
+			p++;
+		if (p == host)
+			return false;
+	}
+	hlen = (size_t)(p - host);
+	if (hlen > FIELD_MAX)
+		return false;
+	for (i = 0; i < hlen; i++)
+		lhost[i] = (char)tolower((unsigned char)host[i]);
+	lhost[hlen] = '\0';
+	if (!*p) {
+		port = https ? 443 : 80;
+	} else {
+		char *end;
+
+		if (*p != ':' || p[1] < '1' || p[1] > '9' || strlen(p + 1) > 5)
+			return false;
+		port = strtoul(p + 1, &end, 10);
+		if (*end || port > 65535)
+			return false;
+	}
+	snprintf(out, cap, "%s://%s:%lu", https ? "https" : "http", lhost, port);
+	return true;
+}
+
 static bool ref_origin(const char *origin, uint16_t port, const char *const *extra, size_t n)
 {
 	static const char *const hosts[] = {"127.0.0.1", "localhost", "[::1]"};
-	char want[64];
+	char got[FIELD_MAX + 32], want[FIELD_MAX + 32];
+	bool canon;
 	size_t i;
 
 	if (!origin || !*origin)
 		return true;
-	for (i = 0; i < n; i++)
+	canon = ref_canon_origin(origin, got, sizeof(got));
+	for (i = 0; i < n; i++) {
 		if (!strcmp(origin, extra[i]))
 			return true;
+		if (canon && ref_canon_origin(extra[i], want, sizeof(want)) && !strcmp(got, want))
+			return true;
+	}
+	if (!canon)
+		return false;
 	for (i = 0; i < 3; i++) {
 		snprintf(want, sizeof(want), "http://%s:%u", hosts[i], port);
-		if (!strcmp(origin, want))
+		if (!strcmp(got, want))
 			return true;
 	}
 	return false;
