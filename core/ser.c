@@ -41,13 +41,43 @@ static int64_t lm_ser_clock_ns(clockid_t id)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/*
+ * Measures CLOCK_REALTIME - CLOCK_BOOTTIME between two BOOTTIME reads, so the error is at most
+ * half their gap. Returns false if every try was stretched (a preempted thread, a slow
+ * clocksource such as an emulated HPET) past LM_SER_CLOCK_STEP_NS / 4.
+ */
+static bool lm_ser_measure_offset(int64_t *off)
+{
+	int64_t best_gap = INT64_MAX;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		int64_t b1 = lm_ser_clock_ns(CLOCK_BOOTTIME);
+		int64_t rt = lm_ser_clock_ns(CLOCK_REALTIME);
+		int64_t b2 = lm_ser_clock_ns(CLOCK_BOOTTIME);
+
+		if (b2 - b1 < best_gap) {
+			best_gap = b2 - b1;
+			*off = rt - (b1 + (b2 - b1) / 2);
+		}
+		if (best_gap < 20000)
+			break;
+	}
+	return best_gap <= LM_SER_CLOCK_STEP_NS / 4;
+}
+
 static void lm_ser_refresh_clock(struct lm_ser *s)
 {
-	/* vDSO calls, no syscall. Two reads differ by jitter of ~100 ns, which would reorder
-	 * neighbouring events across batches: adopt a new offset only for a real clock step. */
-	int64_t off = lm_ser_clock_ns(CLOCK_REALTIME) - lm_ser_clock_ns(CLOCK_BOOTTIME);
-	int64_t delta = off - s->boot_to_unix_ns;
+	/*
+	 * Adopt a new offset only for a real clock step: measurement jitter would otherwise
+	 * move timestamps back across batches. Two unbracketed reads were off by up to 2 ms
+	 * on an emulated guest, and its timestamps went back by that much.
+	 */
+	int64_t off = 0, delta;
 
+	if (!lm_ser_measure_offset(&off) && s->boot_to_unix_ns)
+		return;
+	delta = off - s->boot_to_unix_ns;
 	if (!s->boot_to_unix_ns || delta > LM_SER_CLOCK_STEP_NS || delta < -LM_SER_CLOCK_STEP_NS)
 		s->boot_to_unix_ns = off;
 }
