@@ -131,11 +131,16 @@ static json_t *check_exit_code(pid_t *pid_out)
 
 static pthread_t mt_leader;
 
-/* Outlives the leader, so it is the process's last thread. */
+/*
+ * Outlives the leader, so it is the process's last thread. The join returns once the
+ * leader's tid is cleared, before the leader's own exit tracepoint: wait a moment, or both
+ * threads may see the group dead and either one may report the exit.
+ */
 static void *mt_last_thread(void *arg)
 {
 	(void)arg;
 	pthread_join(mt_leader, NULL);
+	usleep(100 * 1000);
 	_exit(5);
 }
 
