@@ -140,7 +140,34 @@ static pid_t reader_marker(int timeout_ms)
 	return pid;
 }
 
-/* --- client A: raw upgrade, then silence --- */
+/* --- client A: raw upgrade, frames read by hand --- */
+
+/*
+ * Parses the header of a server frame at b (n bytes): FIN/opcode, unmasked length (7, 16 or
+ * 64 bits). Returns 1 with *op, *len and *hdr (header bytes), 0 when more bytes are needed, or
+ * -1 for a header a server must not send (masked, RSV bits, reserved opcode).
+ */
+static int frame_hdr(const unsigned char *b, size_t n, unsigned *op, uint64_t *len, size_t *hdr)
+{
+	size_t k, i;
+
+	if (n < 2)
+		return 0;
+	*op = b[0] & 0x0f;
+	if (b[1] & 0x80 || b[0] & 0x70 || (*op > 2 && *op < 8) || *op > 10)
+		return -1;
+	*len = b[1] & 0x7f;
+	*hdr = 2;
+	if (*len < 126)
+		return 1;
+	k = *len == 126 ? 2 : 8;
+	if (n < 2 + k)
+		return 0;
+	for (*len = 0, i = 0; i < k; i++)
+		*len = *len << 8 | b[2 + i];
+	*hdr += k;
+	return 1;
+}
 
 /* RFC 6455 section 1.3's sample key and its accept value. */
 #define A_KEY "dGhlIHNhbXBsZSBub25jZQ=="
@@ -157,26 +184,28 @@ static void a_cleanup(void *arg)
 }
 
 /*
- * Connects with SO_RCVBUF set before connect (so the window stays small), sends the upgrade
- * and reads the 101 response byte by byte, leaving every frame after it unread.
+ * Connects with SO_RCVBUF `rcvbuf` set before connect (so the window stays small), sends the
+ * upgrade and reads the 101 response byte by byte, leaving every frame after it unread.
+ * Returns the socket; *client_port (may be NULL) is its local port.
  */
-static int a_connect(uint16_t port)
+static int raw_connect(uint16_t port, int rcvbuf, const char *who, uint16_t *client_port)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
 	struct timeval tv = {.tv_sec = 5};
 	int64_t deadline = lm_it_now_ms() + 5000;
 	char req[256], resp[2048];
-	int fd, rcv = A_RCVBUF;
+	socklen_t salen = sizeof(sa);
 	size_t n = 0;
+	int fd;
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	LM_IT_ASSERT(fd >= 0, "socket: %s", strerror(errno));
-	LM_IT_ASSERT(!setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)), "SO_RCVBUF: %s",
-		     strerror(errno));
+	LM_IT_ASSERT(!setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)),
+		     "SO_RCVBUF: %s", strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	LM_IT_ASSERT(!connect(fd, (struct sockaddr *)&sa, sizeof(sa)), "client A: connect: %s",
+	LM_IT_ASSERT(!connect(fd, (struct sockaddr *)&sa, sizeof(sa)), "%s: connect: %s", who,
 		     strerror(errno));
 	snprintf(req, sizeof(req),
 		 "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nUpgrade: websocket\r\n"
@@ -184,20 +213,24 @@ static int a_connect(uint16_t port)
 		 "Sec-WebSocket-Version: 13\r\n\r\n",
 		 port);
 	LM_IT_ASSERT(send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req),
-		     "client A: send: %s", strerror(errno));
+		     "%s: send: %s", who, strerror(errno));
 	while (n < 4 || memcmp(resp + n - 4, "\r\n\r\n", 4)) {
 		ssize_t r;
 
 		LM_IT_ASSERT(n + 1 < sizeof(resp) && lm_it_now_ms() < deadline,
-			     "client A: no complete upgrade response");
+			     "%s: no complete upgrade response", who);
 		r = recv(fd, resp + n, 1, 0);
-		LM_IT_ASSERT(r == 1, "client A: reading the upgrade response: %s",
+		LM_IT_ASSERT(r == 1, "%s: reading the upgrade response: %s", who,
 			     r == 0 ? "EOF" : strerror(errno));
 		n++;
 	}
 	resp[n] = '\0';
 	LM_IT_ASSERT(!strncmp(resp, "HTTP/1.1 101", 12) && strcasestr(resp, A_ACCEPT),
-		     "client A: bad upgrade response: %.200s", resp);
+		     "%s: bad upgrade response: %.200s", who, resp);
+	LM_IT_ASSERT(!getsockname(fd, (struct sockaddr *)&sa, &salen), "%s: getsockname: %s", who,
+		     strerror(errno));
+	if (client_port)
+		*client_port = ntohs(sa.sin_port);
 	return fd;
 }
 
@@ -212,7 +245,7 @@ static bool a_drain(int fd, int timeout_ms, uint16_t *close_code, char *reason, 
 	int64_t deadline = lm_it_now_ms() + timeout_ms;
 	size_t cap = 1 << 20, n = 0, pos = 0, frames = 0;
 	unsigned char *buf = malloc(cap);
-	bool ended = false, bad = false;
+	bool ended = false;
 
 	LM_IT_ASSERT(buf, "out of memory");
 	*close_code = 0;
@@ -239,28 +272,18 @@ static bool a_drain(int fd, int timeout_ms, uint16_t *close_code, char *reason, 
 			ended = true;
 	}
 	*bytes = n;
-	/* server frames: FIN/opcode, unmasked length (7, 16 or 64 bits), payload */
-	while (pos + 2 <= n && !bad) {
-		unsigned op = buf[pos] & 0x0f;
-		uint64_t len = buf[pos + 1] & 0x7f;
-		size_t hdr = 2, i;
+	for (;;) {
+		uint64_t len;
+		unsigned op;
+		size_t hdr;
+		int h = frame_hdr(buf + pos, n - pos, &op, &len, &hdr);
 
-		if (buf[pos + 1] & 0x80 || buf[pos] & 0x70 || (op > 2 && op < 8) || op > 10) {
+		if (h < 0) {
 			lm_it_fail("client A: invalid frame header %02x %02x at byte %zu", buf[pos],
 				   buf[pos + 1], pos);
-			bad = true;
 			break;
 		}
-		if (len == 126 || len == 127) {
-			size_t k = len == 126 ? 2 : 8;
-
-			if (pos + 2 + k > n)
-				break;
-			for (len = 0, i = 0; i < k; i++)
-				len = len << 8 | buf[pos + 2 + i];
-			hdr += k;
-		}
-		if (pos + hdr + len > n)
+		if (!h || len > n - pos - hdr)
 			break; /* cut off by the reset */
 		if (op == 8) {
 			if (len >= 2) {
@@ -387,7 +410,7 @@ int main(int argc, char **argv)
 	err = pthread_create(&rd.thr, NULL, reader_main, &rd);
 	LM_IT_ASSERT(!err, "pthread_create: %s", strerror(err));
 	rd.running = true;
-	a_fd = a_connect(IT_PORT);
+	a_fd = raw_connect(IT_PORT, A_RCVBUF, "client A", NULL);
 	lm_it_on_cleanup(a_cleanup, NULL);
 	LM_IT_ASSERT(reader_marker(LM_IT_EVENT_MS), "client B: the /ws stream is not live");
 
