@@ -31,6 +31,16 @@
 /* statuses lws has no constant for: RFC 9110 421 Misdirected Request, 426 Upgrade Required */
 #define LM_WS_STATUS_MISDIRECTED 421
 #define LM_WS_STATUS_UPGRADE_REQUIRED 426
+/*
+ * How long a client the server closes (too slow, or sending data) has to take its 1008 close
+ * frame. The frame goes out on its next writable callback; one that never becomes writable
+ * (it does not read) is dropped when this runs out, without the frame. A client that fell
+ * behind has a full socket almost always, so dropping it at once would leave the frame to
+ * chance; in 2 s a client that still reads frees the third of the kernel's send buffer (about
+ * 2 MiB on loopback) that makes it writable. Meanwhile it gets no more events, so nothing new
+ * is held for it.
+ */
+#define LM_WS_CLOSE_GRACE_S 2
 
 /* Per-connection state, allocated and zeroed by lws; lives on the lm-ws thread. */
 struct lm_ws_client {
@@ -43,7 +53,7 @@ struct lm_ws_client {
 	uint32_t rx_frames;		/* data frames the client sent */
 	uint32_t rx_bytes;		/* bytes of the message being received */
 	bool is_ws;			/* established WebSocket (in the client list) */
-	bool closing;			/* closed for being slow; the next writable ends it */
+	bool closing;			/* we closed it (slow, or sent data): close frame next */
 	unsigned char notice[LWS_PRE + 192];
 };
 
@@ -419,11 +429,11 @@ static int lm_ws_on_receive(struct lws *wsi, struct lm_ws *ws, struct lm_ws_clie
 	/*
 	 * Close from the writable callback rather than now: lws then keeps reading (and we
 	 * discard) what the client still sends, so its unread flood does not turn the close
-	 * into a TCP reset that would swallow the 1008 frame. 2 s at most.
+	 * into a TCP reset that would swallow the 1008 frame; LM_WS_CLOSE_GRACE_S at most.
 	 */
 	c->closing = true;
 	lws_callback_on_writable(wsi);
-	lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
+	lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LM_WS_CLOSE_GRACE_S);
 	return 0;
 }
 
@@ -466,7 +476,7 @@ static int lm_ws_write_next(struct lws *wsi, struct lm_ws *ws, struct lm_ws_clie
 	int n;
 
 	if (c->closing)
-		return -1; /* sends the close frame with the reason set by lm_ws_check_slow */
+		return -1; /* lws sends the close frame with the reason set when it was closed */
 	if (c->pending.cnt) {
 		n = lm_json_lost((char *)c->notice + LWS_PRE, sizeof(c->notice) - LWS_PRE,
 				 c->pending.first_seq, c->pending.last_seq, c->pending.cnt,
@@ -522,14 +532,13 @@ static void lm_ws_check_slow(lws_sorted_usec_list_t *sul)
 				 (size_t)n);
 		c->closing = true;
 		lm_stats_add(&ws->o.stats->ws_slow_disconnects, 1);
-		if (lws_send_pipe_choked(c->wsi)) {
-			/* it cannot even take the close frame: drop the connection now */
-			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-			continue;
-		}
+		/*
+		 * Its pipe is almost always choked (that is why it fell behind): do not drop it
+		 * now, give it LM_WS_CLOSE_GRACE_S to become writable. lm_ws_write_next sends no
+		 * more events, only the close frame; lws first completes a frame it had cut.
+		 */
 		lws_callback_on_writable(c->wsi);
-		/* the close frame goes out on the next writable; drop it after 2 s regardless */
-		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, 2);
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LM_WS_CLOSE_GRACE_S);
 	}
 	lws_sul_schedule(ws->ctx, 0, &ws->sul, lm_ws_check_slow, 500 * LWS_US_PER_MS);
 }

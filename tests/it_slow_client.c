@@ -2,10 +2,15 @@
 /*
  * Integration test, the slow-client policy: client A (raw socket, tiny SO_RCVBUF) never reads,
  * client B reads on its own thread. Under paced --bench-tgid load lifemon counts A's losses,
- * keeps B whole, stays under 64 MiB RSS, drops A after --ws-slow-ms, and serves client C.
+ * keeps B whole, stays under 64 MiB RSS, drops A after --ws-slow-ms and the close grace
+ * (without a close frame, as A never reads), and serves client C.
  * Client D stops reading for PAUSE_D_MS under the load and resumes: it must get one exact
- * slow_client LOST notice for what it missed and the stream on from the next seq.
- * Root only; the main thread owns lifemon, A, C and the children.
+ * slow_client LOST notice for what it missed and the stream on from the next seq. Client E
+ * (raw socket, small SO_RCVBUF) reads all the time but slower than the load: it must get
+ * slow_client LOST notices and then a 1008 "too slow" close frame, although its socket is
+ * full when lifemon decides to close it.
+ * Root only; the main thread owns lifemon, A, C, E's socket and the children; B, D and E read
+ * on their own threads.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,7 +34,16 @@
 #define IT_PORT 18093
 #define SLOW_MS 3000
 #define SLOW_MS_STR "3000"
-#define DISCONNECT_SLACK_MS 3000 /* A is gone within SLOW_MS + this of its first loss */
+/*
+ * lifemon's close grace (LM_WS_CLOSE_GRACE_S in net/ws.c): a client it closes keeps its
+ * connection this long to take the close frame. A never reads, so it is held for all of it.
+ */
+#define GRACE_MS 2000
+/*
+ * A is gone within SLOW_MS + this of its first loss: the 500 ms check period, the grace, and
+ * 2500 ms for scheduling and our polling.
+ */
+#define DISCONNECT_SLACK_MS (500 + GRACE_MS + 2500)
 #define EARLY_SLACK_MS 500	 /* ... and not before SLOW_MS - this (we observe by polling) */
 #define RSS_LIMIT_KB (64 * 1024)
 /* ASan/TSan builds: shadow memory and the free quarantine, not lifemon, dominate RSS */
@@ -43,6 +57,12 @@
 #define A_RCVBUF 4096
 #define PAUSE_D_AT_MS 300 /* client D stops reading this long into the load ... */
 #define PAUSE_D_MS 1500	  /* ... for this long: it loses events but is back before SLOW_MS */
+#define E_RCVBUF 8192
+#define E_READ_BYTES 4096 /* client E reads at most this ... */
+#define E_PERIOD_US 5000  /* ... this often: ~800 KiB/s, an eighth of the load's ~6 MB/s */
+#define E_BUF_BYTES (64 * 1024) /* more than one frame (a 16 KiB text slot) */
+/* E's close frame arrives within this of lifemon counting both slow disconnects (A's, E's) */
+#define E_CLOSE_MS (GRACE_MS + 2000)
 
 /* --- client B: reads on its own thread --- */
 
@@ -140,7 +160,34 @@ static pid_t reader_marker(int timeout_ms)
 	return pid;
 }
 
-/* --- client A: raw upgrade, then silence --- */
+/* --- clients A and E: raw upgrade, frames read by hand --- */
+
+/*
+ * Parses the header of a server frame at b (n bytes): FIN/opcode, unmasked length (7, 16 or
+ * 64 bits). Returns 1 with *op, *len and *hdr (header bytes), 0 when more bytes are needed, or
+ * -1 for a header a server must not send (masked, RSV bits, reserved opcode).
+ */
+static int frame_hdr(const unsigned char *b, size_t n, unsigned *op, uint64_t *len, size_t *hdr)
+{
+	size_t k, i;
+
+	if (n < 2)
+		return 0;
+	*op = b[0] & 0x0f;
+	if (b[1] & 0x80 || b[0] & 0x70 || (*op > 2 && *op < 8) || *op > 10)
+		return -1;
+	*len = b[1] & 0x7f;
+	*hdr = 2;
+	if (*len < 126)
+		return 1;
+	k = *len == 126 ? 2 : 8;
+	if (n < 2 + k)
+		return 0;
+	for (*len = 0, i = 0; i < k; i++)
+		*len = *len << 8 | b[2 + i];
+	*hdr += k;
+	return 1;
+}
 
 /* RFC 6455 section 1.3's sample key and its accept value. */
 #define A_KEY "dGhlIHNhbXBsZSBub25jZQ=="
@@ -157,26 +204,28 @@ static void a_cleanup(void *arg)
 }
 
 /*
- * Connects with SO_RCVBUF set before connect (so the window stays small), sends the upgrade
- * and reads the 101 response byte by byte, leaving every frame after it unread.
+ * Connects with SO_RCVBUF `rcvbuf` set before connect (so the window stays small), sends the
+ * upgrade and reads the 101 response byte by byte, leaving every frame after it unread.
+ * Returns the socket; *client_port (may be NULL) is its local port.
  */
-static int a_connect(uint16_t port)
+static int raw_connect(uint16_t port, int rcvbuf, const char *who, uint16_t *client_port)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
 	struct timeval tv = {.tv_sec = 5};
 	int64_t deadline = lm_it_now_ms() + 5000;
 	char req[256], resp[2048];
-	int fd, rcv = A_RCVBUF;
+	socklen_t salen = sizeof(sa);
 	size_t n = 0;
+	int fd;
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	LM_IT_ASSERT(fd >= 0, "socket: %s", strerror(errno));
-	LM_IT_ASSERT(!setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv)), "SO_RCVBUF: %s",
-		     strerror(errno));
+	LM_IT_ASSERT(!setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)),
+		     "SO_RCVBUF: %s", strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	LM_IT_ASSERT(!connect(fd, (struct sockaddr *)&sa, sizeof(sa)), "client A: connect: %s",
+	LM_IT_ASSERT(!connect(fd, (struct sockaddr *)&sa, sizeof(sa)), "%s: connect: %s", who,
 		     strerror(errno));
 	snprintf(req, sizeof(req),
 		 "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nUpgrade: websocket\r\n"
@@ -184,20 +233,24 @@ static int a_connect(uint16_t port)
 		 "Sec-WebSocket-Version: 13\r\n\r\n",
 		 port);
 	LM_IT_ASSERT(send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req),
-		     "client A: send: %s", strerror(errno));
+		     "%s: send: %s", who, strerror(errno));
 	while (n < 4 || memcmp(resp + n - 4, "\r\n\r\n", 4)) {
 		ssize_t r;
 
 		LM_IT_ASSERT(n + 1 < sizeof(resp) && lm_it_now_ms() < deadline,
-			     "client A: no complete upgrade response");
+			     "%s: no complete upgrade response", who);
 		r = recv(fd, resp + n, 1, 0);
-		LM_IT_ASSERT(r == 1, "client A: reading the upgrade response: %s",
+		LM_IT_ASSERT(r == 1, "%s: reading the upgrade response: %s", who,
 			     r == 0 ? "EOF" : strerror(errno));
 		n++;
 	}
 	resp[n] = '\0';
 	LM_IT_ASSERT(!strncmp(resp, "HTTP/1.1 101", 12) && strcasestr(resp, A_ACCEPT),
-		     "client A: bad upgrade response: %.200s", resp);
+		     "%s: bad upgrade response: %.200s", who, resp);
+	LM_IT_ASSERT(!getsockname(fd, (struct sockaddr *)&sa, &salen), "%s: getsockname: %s", who,
+		     strerror(errno));
+	if (client_port)
+		*client_port = ntohs(sa.sin_port);
 	return fd;
 }
 
@@ -212,7 +265,7 @@ static bool a_drain(int fd, int timeout_ms, uint16_t *close_code, char *reason, 
 	int64_t deadline = lm_it_now_ms() + timeout_ms;
 	size_t cap = 1 << 20, n = 0, pos = 0, frames = 0;
 	unsigned char *buf = malloc(cap);
-	bool ended = false, bad = false;
+	bool ended = false;
 
 	LM_IT_ASSERT(buf, "out of memory");
 	*close_code = 0;
@@ -239,28 +292,18 @@ static bool a_drain(int fd, int timeout_ms, uint16_t *close_code, char *reason, 
 			ended = true;
 	}
 	*bytes = n;
-	/* server frames: FIN/opcode, unmasked length (7, 16 or 64 bits), payload */
-	while (pos + 2 <= n && !bad) {
-		unsigned op = buf[pos] & 0x0f;
-		uint64_t len = buf[pos + 1] & 0x7f;
-		size_t hdr = 2, i;
+	for (;;) {
+		uint64_t len;
+		unsigned op;
+		size_t hdr;
+		int h = frame_hdr(buf + pos, n - pos, &op, &len, &hdr);
 
-		if (buf[pos + 1] & 0x80 || buf[pos] & 0x70 || (op > 2 && op < 8) || op > 10) {
+		if (h < 0) {
 			lm_it_fail("client A: invalid frame header %02x %02x at byte %zu", buf[pos],
 				   buf[pos + 1], pos);
-			bad = true;
 			break;
 		}
-		if (len == 126 || len == 127) {
-			size_t k = len == 126 ? 2 : 8;
-
-			if (pos + 2 + k > n)
-				break;
-			for (len = 0, i = 0; i < k; i++)
-				len = len << 8 | buf[pos + 2 + i];
-			hdr += k;
-		}
-		if (pos + hdr + len > n)
+		if (!h || len > n - pos - hdr)
 			break; /* cut off by the reset */
 		if (op == 8) {
 			if (len >= 2) {
@@ -277,6 +320,178 @@ static bool a_drain(int fd, int timeout_ms, uint16_t *close_code, char *reason, 
 	lm_it_note("client A: %zu bytes left in its socket, %zu whole frames", n, frames);
 	free(buf);
 	return ended;
+}
+
+/*
+ * True while lifemon holds its end of the loopback connection from client_port to port:
+ * /proc/net/tcp lists it with a socket inode, which is 0 once the fd is closed and only the
+ * kernel still flushes the orphan. Per connection, unlike lifemon_ws_clients.
+ */
+static bool tcp_is_held(uint16_t port, uint16_t client_port)
+{
+	char *text = NULL, *line;
+	bool held = false;
+
+	if (lm_it_read_file("/proc/net/tcp", &text, NULL))
+		return true; /* unknown: not gone */
+	for (line = strchr(text, '\n'); line && !held; line = strchr(line + 1, '\n')) {
+		unsigned int lport, rport;
+		unsigned long ino;
+
+		/* sl local:port rem:port st tx:rx tr:when retrnsmt uid timeout inode */
+		if (sscanf(line + 1, "%*u: %*x:%x %*x:%x %*x %*x:%*x %*x:%*x %*x %*u %*u %lu",
+			   &lport, &rport, &ino) == 3 &&
+		    lport == port && rport == client_port && ino)
+			held = true;
+	}
+	free(text);
+	return held;
+}
+
+/* --- client E: reads all the time, slower than the load --- */
+
+struct slow_reader {
+	int fd;
+	pthread_t thr;
+	bool running;
+	atomic_bool fast; /* main -> E: lifemon counted E's slow disconnect, read at full speed */
+	atomic_bool stop; /* main -> E: give up */
+	atomic_bool done; /* E -> main (release): E ended; the fields below are final */
+	/* E's thread only, until done */
+	uint64_t bytes, frames;
+	uint64_t lost_notices, lost_count; /* slow_client LOST notices before the close frame */
+	uint16_t close_code;		   /* 0: no close frame */
+	char close_reason[128];
+	int64_t t_close;      /* when E read the close frame; 0: never */
+	int64_t t_first_lost; /* when E read its first slow_client notice */
+	int64_t t_fast;	      /* when E started to read at full speed; 0: never */
+	int end_err;	      /* 0: close frame or EOF, else the recv -errno */
+	char problem[160];    /* the first protocol violation; "" none */
+	size_t n;	      /* bytes in buf not yet parsed as whole frames */
+	unsigned char buf[E_BUF_BYTES];
+};
+
+static struct slow_reader re = {.fd = -1};
+
+/* Counts the slow_client notice in a text frame, if it is one. */
+static void e_text(struct slow_reader *e, const char *p, size_t len)
+{
+	static const char lost[] = "{\"type\":\"LOST\",", cnt[] = "\"count\":";
+	static const char slow[] = "\"reason\":\"slow_client\"";
+	const char *c;
+
+	if (len < sizeof(lost) - 1 || memcmp(p, lost, sizeof(lost) - 1) ||
+	    !memmem(p, len, slow, sizeof(slow) - 1))
+		return;
+	/* a notice is one short line ending "}\n": strtoull stops inside it */
+	c = memmem(p, len, cnt, sizeof(cnt) - 1);
+	if (!c || p[len - 1] != '\n') {
+		snprintf(e->problem, sizeof(e->problem), "malformed LOST notice: %.*s",
+			 (int)(len < 100 ? len : 100), p);
+		return;
+	}
+	if (!e->lost_notices)
+		e->t_first_lost = lm_it_now_ms();
+	e->lost_notices++;
+	e->lost_count += strtoull(c + sizeof(cnt) - 1, NULL, 10);
+}
+
+/* Walks the whole frames in E's buffer. Returns true once E is done (close frame, problem). */
+static bool e_parse(struct slow_reader *e)
+{
+	size_t pos = 0;
+	bool end = false;
+
+	while (!end) {
+		const unsigned char *b = e->buf + pos;
+		uint64_t len;
+		unsigned op;
+		size_t hdr;
+		int h = frame_hdr(b, e->n - pos, &op, &len, &hdr);
+
+		if (h < 0) {
+			snprintf(e->problem, sizeof(e->problem),
+				 "invalid frame header %02x %02x after %llu bytes", b[0], b[1],
+				 (unsigned long long)(e->bytes - e->n + pos));
+			return true;
+		}
+		if (!h || len > e->n - pos - hdr)
+			break;
+		e->frames++;
+		if (op == 8) {
+			e->t_close = lm_it_now_ms();
+			e->close_code = len >= 2 ? (uint16_t)(b[hdr] << 8 | b[hdr + 1]) : 1005;
+			if (len > 2)
+				snprintf(e->close_reason, sizeof(e->close_reason), "%.*s",
+					 (int)(len - 2), (const char *)b + hdr + 2);
+			end = true;
+		} else if (op == 1) {
+			e_text(e, (const char *)b + hdr, (size_t)len);
+		}
+		pos += hdr + (size_t)len;
+	}
+	memmove(e->buf, e->buf + pos, e->n - pos);
+	e->n -= pos;
+	if (!end && e->n == sizeof(e->buf)) {
+		snprintf(e->problem, sizeof(e->problem), "a frame over %zu bytes", sizeof(e->buf));
+		end = true;
+	}
+	return end || e->problem[0];
+}
+
+/*
+ * E_READ_BYTES every E_PERIOD_US: far below the load's rate, so lifemon's ring overtakes E
+ * (LOST notices) and E stays behind past --ws-slow-ms; but it never stops reading. Once main
+ * says lifemon counted E's slow disconnect, it reads at full speed to reach the close frame.
+ */
+static void *e_main(void *arg)
+{
+	struct slow_reader *e = arg;
+
+	while (!atomic_load(&e->stop)) {
+		bool fast = atomic_load(&e->fast);
+		struct pollfd p = {.fd = e->fd, .events = POLLIN};
+		size_t want = sizeof(e->buf) - e->n;
+		ssize_t r;
+
+		if (fast && !e->t_fast)
+			e->t_fast = lm_it_now_ms();
+		if (!fast) {
+			usleep(E_PERIOD_US);
+			if (want > E_READ_BYTES)
+				want = E_READ_BYTES;
+		}
+		if (poll(&p, 1, fast ? 100 : 0) <= 0)
+			continue;
+		r = recv(e->fd, e->buf + e->n, want, MSG_DONTWAIT);
+		if (r > 0) {
+			e->n += (size_t)r;
+			e->bytes += (uint64_t)r;
+			if (e_parse(e))
+				break;
+		} else if (r == 0) {
+			break;
+		} else if (errno != EAGAIN && errno != EINTR) {
+			e->end_err = -errno;
+			break;
+		}
+	}
+	/* release: publishes the fields above to main's acquire load of done */
+	atomic_store_explicit(&e->done, true, memory_order_release);
+	return NULL;
+}
+
+static void e_cleanup(void *arg)
+{
+	(void)arg;
+	if (re.running) {
+		atomic_store(&re.stop, true);
+		pthread_join(re.thr, NULL);
+		re.running = false;
+	}
+	if (re.fd >= 0)
+		close(re.fd);
+	re.fd = -1;
 }
 
 /* --- the load --- */
@@ -352,12 +567,13 @@ int main(int argc, char **argv)
 	char pidstr[16], reason[128], buf[64];
 	const char *extra[] = {"--ws-slow-ms", SLOW_MS_STR, "--bench-tgid", pidstr, NULL};
 	int64_t t0, deadline, t_drop = 0, t_gone = 0, next_trickle, ms = 0;
+	int64_t t_slow1 = 0, t_slow2 = 0; /* lifemon counted 1, 2 slow disconnects */
 	long max_rss = 0, rss;
 	int rss_limit;
 	double dropped = 0, clients = 0, slow = 0, v;
 	size_t ntrickle = 0, n, i, renames = 0, bytes = 0;
-	bool child_done = false, ended;
-	uint16_t code;
+	bool child_done = false, ended, e_done;
+	uint16_t code, a_port;
 	int fds[2], err, status = 0;
 
 	lm_it_init("it_slow_client", argc, argv, 110);
@@ -387,13 +603,19 @@ int main(int argc, char **argv)
 	err = pthread_create(&rd.thr, NULL, reader_main, &rd);
 	LM_IT_ASSERT(!err, "pthread_create: %s", strerror(err));
 	rd.running = true;
-	a_fd = a_connect(IT_PORT);
+	a_fd = raw_connect(IT_PORT, A_RCVBUF, "client A", &a_port);
 	lm_it_on_cleanup(a_cleanup, NULL);
+	re.fd = raw_connect(IT_PORT, E_RCVBUF, "client E", NULL);
+	lm_it_on_cleanup(e_cleanup, NULL);
+	err = pthread_create(&re.thr, NULL, e_main, &re);
+	LM_IT_ASSERT(!err, "pthread_create: %s", strerror(err));
+	re.running = true;
 	LM_IT_ASSERT(reader_marker(LM_IT_EVENT_MS), "client B: the /ws stream is not live");
 
 	/*
-	 * The load. Every ~20 ms: lifemon's RSS, and /metrics for A's first counted loss and
-	 * for its disconnect; a real process every TRICKLE_MS so that B has some to find.
+	 * The load. Every ~20 ms: lifemon's RSS, /metrics for A's first counted loss and for the
+	 * slow disconnects (A's and E's), and whether lifemon still holds A's connection; a real
+	 * process every TRICKLE_MS so that B has some to find.
 	 */
 	t0 = lm_it_now_ms();
 	LM_IT_ASSERT(write(fds[1], "g", 1) == 1, "pipe write: %s", strerror(errno));
@@ -422,7 +644,14 @@ int main(int argc, char **argv)
 					     now < t0 + PAUSE_D_AT_MS + PAUSE_D_MS);
 		if (!t_drop && dropped > 0)
 			t_drop = now;
-		if (!t_gone && clients <= 2 && slow >= 1) /* B and D stay */
+		if (!t_slow1 && slow >= 1)
+			t_slow1 = now;
+		if (!t_slow2 && slow >= 2) {
+			/* A and E both closed: E may hurry to its close frame now */
+			t_slow2 = now;
+			atomic_store(&re.fast, true);
+		}
+		if (!t_gone && slow >= 1 && !tcp_is_held(IT_PORT, a_port))
 			t_gone = now;
 		if (!child_done) {
 			err = lm_it_reap(child, 0, &status);
@@ -446,9 +675,9 @@ int main(int argc, char **argv)
 			ntrickle++;
 			next_trickle = now + TRICKLE_MS;
 		}
-		if (child_done && t_gone)
+		if (child_done && t_gone && atomic_load(&re.done))
 			break;
-		if (t_drop && now > t_drop + SLOW_MS + DISCONNECT_SLACK_MS + 1000)
+		if (t_drop && now > t_drop + SLOW_MS + DISCONNECT_SLACK_MS + E_CLOSE_MS)
 			break;
 		usleep(20000);
 	}
@@ -457,9 +686,9 @@ int main(int argc, char **argv)
 	LM_IT_EXPECT(t_drop, "lifemon_ws_dropped_total stayed 0 although client A never read "
 			     "(losses must be counted as they happen)");
 	LM_IT_EXPECT(t_gone,
-		     "client A was not disconnected: lifemon_ws_clients %.0f, "
-		     "lifemon_ws_slow_disconnects_total %.0f",
-		     clients, slow);
+		     "client A was not disconnected: lifemon %s its connection, lifemon_ws_clients "
+		     "%.0f, lifemon_ws_slow_disconnects_total %.0f",
+		     tcp_is_held(IT_PORT, a_port) ? "holds" : "closed", clients, slow);
 	if (t_drop && t_gone) {
 		LM_IT_EXPECT(t_gone - t_drop <= SLOW_MS + DISCONNECT_SLACK_MS,
 			     "client A disconnected %lld ms after its first counted loss, want "
@@ -485,13 +714,61 @@ int main(int argc, char **argv)
 		     "client A: its socket did not reach EOF or reset within 5 s of "
 		     "reading (%zu bytes read)",
 		     bytes);
-	if (code)
-		LM_IT_EXPECT(code == 1008 && !strncmp(reason, "too slow", 8),
-			     "client A: close frame %u \"%s\", want 1008 \"too slow...\"", code,
-			     reason);
+	/* A never read, so it never became writable: lifemon dropped it when the grace ran out */
+	LM_IT_EXPECT(!code,
+		     "client A: close frame %u \"%s\", but A never read: want none (dropped after "
+		     "the grace)",
+		     code, reason);
 	lm_it_note("client A: %s; close frame: %s%u \"%s\"", ended ? "ended" : "still open",
 		   code ? "" : "none, ", code, reason);
 	a_cleanup(NULL);
+
+	/*
+	 * E read all the time, only too slowly: slow_client LOST notices, then lifemon closed it
+	 * although its socket was full, and the 1008 frame reached it within the grace.
+	 */
+	/* acquire: pairs with e_main's release store of done */
+	e_done = atomic_load_explicit(&re.done, memory_order_acquire);
+	e_cleanup(NULL); /* joined: E's fields are final either way */
+	LM_IT_EXPECT(t_slow2,
+		     "client E was not closed as slow: lifemon_ws_slow_disconnects_total %.0f, "
+		     "want 2 (A and E)",
+		     slow);
+	LM_IT_EXPECT(e_done, "client E: neither a close frame nor EOF (read %llu bytes)",
+		     (unsigned long long)re.bytes);
+	LM_IT_EXPECT(!re.problem[0], "client E: %s", re.problem);
+	LM_IT_EXPECT(re.lost_notices >= 1 && re.lost_count > 0,
+		     "client E: no slow_client LOST notice before the close (%llu frames)",
+		     (unsigned long long)re.frames);
+	{
+		unsigned long long missed = 0;
+
+		LM_IT_EXPECT(re.close_code == 1008 &&
+				     sscanf(re.close_reason, "too slow: %llu events missed", &missed) ==
+					     1 &&
+				     missed > 0,
+			     "client E: %s %u \"%s\" after %llu bytes, want close frame 1008 "
+			     "\"too slow: N events missed\" (it kept reading)",
+			     re.close_code ? "close frame" : re.end_err ? strerror(-re.end_err) : "EOF",
+			     re.close_code, re.close_reason, (unsigned long long)re.bytes);
+	}
+	if (re.t_close && t_slow2)
+		LM_IT_EXPECT(re.t_close - t_slow2 <= E_CLOSE_MS,
+			     "client E: close frame %lld ms after both slow disconnects were counted, "
+			     "want within %d",
+			     (long long)(re.t_close - t_slow2), E_CLOSE_MS);
+	lm_it_note("client E: %llu slow_client notice(s) for %llu events, the first read at +%lld "
+		   "ms; %llu bytes, %llu frames",
+		   (unsigned long long)re.lost_notices, (unsigned long long)re.lost_count,
+		   (long long)(re.t_first_lost - t0), (unsigned long long)re.bytes,
+		   (unsigned long long)re.frames);
+	if (re.t_close && t_slow2)
+		lm_it_note("client E: slow disconnects counted at +%lld and +%lld ms, E read fast "
+			   "from +%lld ms, close frame %u \"%s\" read at +%lld ms (%lld ms after "
+			   "both were counted)",
+			   (long long)(t_slow1 - t0), (long long)(t_slow2 - t0),
+			   (long long)(re.t_fast - t0), re.close_code, re.close_reason,
+			   (long long)(re.t_close - t0), (long long)(re.t_close - t_slow2));
 
 	/* B: still connected, every seq, the renames and the real processes. */
 	marker = reader_marker(LM_IT_EVENT_MS * 3);
