@@ -423,7 +423,7 @@ static void check_odd_comms(void)
 	lm_it_note("odd comm bytes checked (0x01-0xff in 17 processes)");
 }
 
-/* ARCHITECTURE.md: cross-origin upgrades are refused; the same origin works. */
+/* docs/ARCHITECTURE.md (section 6): cross-origin upgrades are refused; the same origin works. */
 static void check_origin(void)
 {
 	struct lm_wsc_opts o = {.port = IT_PORT, .path = "/ws", .timeout_ms = 5000};
