@@ -26,7 +26,7 @@ struct lm_reader_opts {
 	int wake_fd;		/* eventfd the serializer waits on; written after each batch */
 };
 
-/* Sets up the ring_buffer over every fd (main thread). Returns 0, -EINVAL or -errno. */
+/* Maps every ring and sets up the epoll set (main thread). Returns 0, -EINVAL or -errno. */
 int lm_reader_open(const struct lm_reader_opts *opts, struct lm_reader **out);
 
 /* Starts the lm-reader thread. Returns 0 or -errno from pthread_create. */
