@@ -735,14 +735,18 @@ static int lm_main_shutdown(struct lm_main *m)
 	return err;
 }
 
-/* Once, at exit, when a failure left events behind: what each stage abandoned. */
-static void lm_main_log_abandoned(struct lm_main *m)
+/*
+ * Once, at exit, after a stage failed or when events were left behind: what each stage
+ * abandoned, so the books can be checked (zeros included: a reader that failed between
+ * batches held nothing).
+ */
+static void lm_main_log_abandoned(struct lm_main *m, bool failed)
 {
 	const struct lm_stats *s = &m->stats;
 	uint64_t read = 0;
 	int t;
 
-	if (!lm_stats_get(&s->abandoned[LM_STATS_STAGE_READER]) &&
+	if (!failed && !lm_stats_get(&s->abandoned[LM_STATS_STAGE_READER]) &&
 	    !lm_stats_get(&s->abandoned[LM_STATS_STAGE_SER]) &&
 	    !lm_stats_get(&s->abandoned[LM_STATS_STAGE_WS]))
 		return;
@@ -943,7 +947,7 @@ int main(int argc, char **argv)
 	if (!err)
 		lm_info("main", "stopped on signal %d: %llu events serialized",
 			(int)lm_main_signal, (unsigned long long)lm_stats_get(&m.stats.serialized));
-	lm_main_log_abandoned(&m);
+	lm_main_log_abandoned(&m, err != 0);
 out:
 	lm_main_teardown(&m);
 	return err ? 1 : 0;
