@@ -61,7 +61,7 @@ static int storm_main(void *arg)
 
 /* Kernel-side counters and what lifemon did with them; false if /metrics lacks one. */
 struct books {
-	double seen, kdrop, read, ser, file_del, file_drop;
+	double seen, kdrop, read, ser, file_del, file_drop, forced;
 };
 
 static bool books_fetch(struct books *b)
@@ -90,6 +90,7 @@ static bool books_fetch(struct books *b)
 	ok &= lm_it_metric(body, "lifemon_serialized_total", &b->ser);
 	ok &= lm_it_metric(body, "lifemon_sink_delivered_total{sink=\"file\"}", &b->file_del);
 	ok &= lm_it_metric(body, "lifemon_sink_dropped_total{sink=\"file\"}", &b->file_drop);
+	ok &= lm_it_metric(body, "lifemon_reader_order_forced_total", &b->forced);
 	free(body);
 	return ok;
 }
@@ -289,6 +290,8 @@ int main(int argc, char **argv)
 		     "read %.0f serialized %.0f file %.0f+%.0f",
 		     BOOKS_MS, b.seen, b.kdrop, b.read, b.ser, b.file_del, b.file_drop);
 	LM_IT_EXPECT(b.file_drop == 0, "the file sink dropped %.0f events", b.file_drop);
+	LM_IT_EXPECT(b.forced == 0, "%.0f events were released before their order was certain",
+		     b.forced);
 	err = lm_it_proc_stop(lm, SIGTERM, 5000, &status, &stop_ms);
 	LM_IT_EXPECT(!err && WIFEXITED(status) && !WEXITSTATUS(status),
 		     "lifemon after SIGTERM: %s, status %#x", strerror(-err), status);
