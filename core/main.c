@@ -403,8 +403,9 @@ static int lm_main_user_can_create_in(const char *dir, uid_t uid, gid_t gid)
 }
 
 /*
- * --user, checked before anything is set up (usage errors, exit 2): the user exists, and after the privilege drop it can create files in FILE's directory, which SIGHUP
- * reopen and rotation need. Main thread, as root.
+ * --user, checked before anything is set up (usage errors, exit 2): the user exists, and
+ * after the privilege drop it can create files in FILE's directory, which SIGHUP reopen and
+ * rotation need. Main thread, as root.
  */
 static void lm_main_check_user_output(struct lm_main_cfg *cfg)
 {
