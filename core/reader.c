@@ -212,14 +212,15 @@ static uint64_t lm_reader_now_ns(void)
 
 /*
  * Reads every ring and releases what the merge allows, until the rings are empty or
- * LM_READER_MAX_PASSES. `final` (the programs are detached) releases everything.
+ * LM_READER_MAX_PASSES. `final` (the programs are detached) releases everything and goes on
+ * until the rings are empty, however deep the backlog (a pass takes 4096 records per CPU).
  * Returns 0 or -ECANCELED.
  */
 static int lm_reader_drain(struct lm_reader *r, bool final)
 {
 	int pass, i, n;
 
-	for (pass = 0; pass < LM_READER_MAX_PASSES; pass++) {
+	for (pass = 0; final || pass < LM_READER_MAX_PASSES; pass++) {
 		uint64_t now = lm_reader_now_ns();
 		uint64_t floor_ns = now > LM_READER_CLOCK_SLACK_NS ? now - LM_READER_CLOCK_SLACK_NS : 0;
 		uint32_t read = 0;

@@ -26,6 +26,8 @@
 #define IT_MAX_IDS 256
 #define IT_GONE_MS 2000
 #define IT_RENAMES 1000000   /* the burst SIGTERM interrupts: several seconds of events */
+#define IT_DEEP_RENAMES 1200000 /* > 64 passes x 4096 records on some CPU */
+#define IT_DEEP_STOP_MS 120000 /* the whole backlog is serialized on the way out */
 #define IT_BURST_MS 300	     /* into the burst when the signal comes */
 #define IT_CAP_BPF (1ULL << 39)
 
@@ -246,9 +248,10 @@ static void run_round(int sig, uint16_t port)
 
 struct bench_arg {
 	int go_rd, go_wr;
+	long renames;
 };
 
-/* Renames itself IT_RENAMES times once it reads a byte: each rename is an event. */
+/* Renames itself a->renames times once it reads a byte: each rename is an event. */
 static int bench_child(void *arg)
 {
 	const struct bench_arg *a = arg;
@@ -258,7 +261,7 @@ static int bench_child(void *arg)
 	close(a->go_wr);
 	if (read(a->go_rd, &c, 1) != 1)
 		return 3;
-	for (i = 0; i < IT_RENAMES; i++)
+	for (i = 0; i < a->renames; i++)
 		if (prctl(PR_SET_NAME, (i & 1) ? "xdrain" : "edrain") < 0)
 			return 4;
 	return 0;
@@ -305,6 +308,7 @@ static void run_drain(uint16_t port)
 	LM_IT_ASSERT(pipe2(fds, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
 	ba.go_rd = fds[0];
 	ba.go_wr = fds[1];
+	ba.renames = IT_RENAMES;
 	err = lm_it_fork_fn(bench_child, &ba, &child);
 	LM_IT_ASSERT(!err, "fork: %s", strerror(-err));
 	close(fds[0]);
@@ -389,14 +393,99 @@ static void run_drain(uint16_t port)
 	rmdir(path);
 }
 
+/*
+ * A backlog deeper than the reader takes in one wakeup (it stages 4096 records per CPU and
+ * pass) when the signal comes: lifemon is stopped while IT_DEEP_RENAMES events queue in
+ * 256 MiB rings (room for all of them on one CPU), then gets SIGTERM and SIGCONT. The final
+ * drain must take them all: every rename is in the file (or announced as lost in the
+ * kernel), seqs without a gap.
+ */
+static void run_deep_drain(uint16_t port)
+{
+	char pidstr[16], path[] = "/tmp/it_shutdown.XXXXXX", file[64], buf[64];
+	const char *extra[] = {"--bench-tgid", pidstr, "--output", file, "--ring-size", "256M",
+			       NULL};
+	long long want = 1, klost = 0, events = 0;
+	struct lm_it_proc *lm = NULL;
+	struct bench_arg ba;
+	char *text = NULL, *line, *nl;
+	size_t len = 0;
+	int fds[2], err, st = 0;
+	pid_t child;
+
+	LM_IT_ASSERT(mkdtemp(path), "mkdtemp: %s", strerror(errno));
+	snprintf(file, sizeof(file), "%s/out.jsonl", path);
+	LM_IT_ASSERT(pipe2(fds, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
+	ba.go_rd = fds[0];
+	ba.go_wr = fds[1];
+	ba.renames = IT_DEEP_RENAMES;
+	err = lm_it_fork_fn(bench_child, &ba, &child);
+	LM_IT_ASSERT(!err, "fork: %s", strerror(-err));
+	close(fds[0]);
+	snprintf(pidstr, sizeof(pidstr), "%d", child);
+	err = lm_it_lifemon_start(port, extra, false, &lm);
+	LM_IT_ASSERT(!err, "deep drain: lifemon did not become healthy: %s", strerror(-err));
+	LM_IT_ASSERT(kill(lm_it_proc_pid(lm), SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
+	LM_IT_ASSERT(write(fds[1], "g", 1) == 1, "pipe write: %s", strerror(errno));
+	close(fds[1]);
+	err = lm_it_reap(child, 60000, &st);
+	LM_IT_EXPECT(!err && WIFEXITED(st) && !WEXITSTATUS(st), "deep drain: renamer: %s, %s",
+		     strerror(-err), lm_it_wstatus_str(st, buf, sizeof(buf)));
+	if (err)
+		lm_it_kill_reap(child);
+	/* the signal waits while lifemon is stopped; SIGCONT lets the handler run at once */
+	kill(lm_it_proc_pid(lm), SIGTERM);
+	kill(lm_it_proc_pid(lm), SIGCONT);
+	err = lm_it_proc_wait(lm, IT_DEEP_STOP_MS, &st);
+	LM_IT_EXPECT(!err && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		     "deep drain: lifemon: %s, %s", strerror(-err),
+		     lm_it_wstatus_str(st, buf, sizeof(buf)));
+
+	LM_IT_ASSERT(!lm_it_read_file(file, &text, &len), "deep drain: reading %s", file);
+	for (line = text; line < text + len; line = nl + 1) {
+		long long seq = -1, n = 0;
+
+		nl = memchr(line, '\n', (size_t)(text + len - line));
+		if (!nl)
+			break;
+		/* prefixes and strtoll, not sscanf: that measures the whole rest of the text */
+		if (!strncmp(line, "{\"type\":\"LOST\",\"count\":", 23)) {
+			n = strtoll(line + 23, NULL, 10);
+			klost += n; /* kernel_ring_full: these never got a seq */
+			continue;
+		}
+		if (!strncmp(line, "{\"seq\":", 7))
+			seq = strtoll(line + 7, NULL, 10);
+		if (seq != want) {
+			lm_it_fail("deep drain: line has seq %lld, want %lld: %.100s", seq, want,
+				   line);
+			break;
+		}
+		want++;
+		events++;
+	}
+	lm_it_note("deep drain: %lld events in the file and %lld lost in the kernel after %d "
+		   "renames queued behind a stopped lifemon", events, klost, IT_DEEP_RENAMES);
+	LM_IT_EXPECT(events + klost >= IT_DEEP_RENAMES,
+		     "deep drain: %lld events and %lld announced lost, but %d renames were queued: "
+		     "the final drain stopped early", events, klost, IT_DEEP_RENAMES);
+	if (lm_it_failures())
+		lm_it_proc_dump_stderr(lm, "deep drain");
+	free(text);
+	unlink(file);
+	rmdir(path);
+	lm_it_proc_free(lm);
+}
+
 int main(int argc, char **argv)
 {
-	lm_it_init("it_shutdown", argc, argv, 100);
+	lm_it_init("it_shutdown", argc, argv, 300);
 	lm_it_require_env();
 	lm_it_require_bpftool();
 
 	run_round(SIGTERM, IT_PORT_TERM);
 	run_round(SIGINT, IT_PORT_INT);
 	run_drain(IT_PORT_TERM);
+	run_deep_drain(IT_PORT_INT);
 	return lm_it_finish();
 }
