@@ -267,6 +267,28 @@ static int bench_child(void *arg)
 	return 0;
 }
 
+/*
+ * Forks a renamer of `renames` renames that waits for a byte on *go_fd; its pid goes into
+ * pidstr for --bench-tgid. The caller writes the byte (and closes *go_fd) to start it.
+ */
+static pid_t renamer_fork(long renames, int *go_fd, char *pidstr, size_t cap)
+{
+	struct bench_arg ba;
+	int fds[2], err;
+	pid_t child;
+
+	LM_IT_ASSERT(pipe2(fds, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
+	ba.go_rd = fds[0];
+	ba.go_wr = fds[1];
+	ba.renames = renames;
+	err = lm_it_fork_fn(bench_child, &ba, &child);
+	LM_IT_ASSERT(!err, "fork: %s", strerror(-err));
+	close(fds[0]);
+	snprintf(pidstr, cap, "%d", child);
+	*go_fd = fds[1];
+	return child;
+}
+
 /* Sum over types of `name{type="..."}` in a /metrics body. */
 static double sum_types(const char *body, const char *name)
 {
@@ -295,29 +317,21 @@ static void run_drain(uint16_t port)
 	const char *extra[] = {"--bench-tgid", pidstr, "--output", file, NULL};
 	double read = 0, queued = 0;
 	struct lm_it_proc *lm = NULL;
-	struct bench_arg ba;
 	long long want = 1, bad = 0;
 	size_t len = 0, lines = 0;
 	char *body = NULL, *text = NULL, *line, *nl;
 	int64_t ms = 0;
-	int fds[2], err, st = 0;
+	int go_fd, err, st = 0;
 	pid_t child;
 
 	LM_IT_ASSERT(mkdtemp(path), "mkdtemp: %s", strerror(errno));
 	snprintf(file, sizeof(file), "%s/out.jsonl", path);
-	LM_IT_ASSERT(pipe2(fds, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
-	ba.go_rd = fds[0];
-	ba.go_wr = fds[1];
-	ba.renames = IT_RENAMES;
-	err = lm_it_fork_fn(bench_child, &ba, &child);
-	LM_IT_ASSERT(!err, "fork: %s", strerror(-err));
-	close(fds[0]);
-	snprintf(pidstr, sizeof(pidstr), "%d", child);
+	child = renamer_fork(IT_RENAMES, &go_fd, pidstr, sizeof(pidstr));
 	err = lm_it_lifemon_start(port, extra, false, &lm);
 	LM_IT_ASSERT(!err, "drain round: lifemon did not become healthy: %s", strerror(-err));
 
-	LM_IT_ASSERT(write(fds[1], "g", 1) == 1, "pipe write: %s", strerror(errno));
-	close(fds[1]);
+	LM_IT_ASSERT(write(go_fd, "g", 1) == 1, "pipe write: %s", strerror(errno));
+	close(go_fd);
 	usleep(IT_BURST_MS * 1000);
 	err = lm_it_metrics_fetch(port, 5000, &body);
 	LM_IT_ASSERT(!err, "drain round: GET /metrics: %s", strerror(-err));
@@ -407,27 +421,19 @@ static void run_deep_drain(uint16_t port)
 			       NULL};
 	long long want = 1, klost = 0, events = 0;
 	struct lm_it_proc *lm = NULL;
-	struct bench_arg ba;
 	char *text = NULL, *line, *nl;
 	size_t len = 0;
-	int fds[2], err, st = 0;
+	int go_fd, err, st = 0;
 	pid_t child;
 
 	LM_IT_ASSERT(mkdtemp(path), "mkdtemp: %s", strerror(errno));
 	snprintf(file, sizeof(file), "%s/out.jsonl", path);
-	LM_IT_ASSERT(pipe2(fds, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
-	ba.go_rd = fds[0];
-	ba.go_wr = fds[1];
-	ba.renames = IT_DEEP_RENAMES;
-	err = lm_it_fork_fn(bench_child, &ba, &child);
-	LM_IT_ASSERT(!err, "fork: %s", strerror(-err));
-	close(fds[0]);
-	snprintf(pidstr, sizeof(pidstr), "%d", child);
+	child = renamer_fork(IT_DEEP_RENAMES, &go_fd, pidstr, sizeof(pidstr));
 	err = lm_it_lifemon_start(port, extra, false, &lm);
 	LM_IT_ASSERT(!err, "deep drain: lifemon did not become healthy: %s", strerror(-err));
 	LM_IT_ASSERT(kill(lm_it_proc_pid(lm), SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
-	LM_IT_ASSERT(write(fds[1], "g", 1) == 1, "pipe write: %s", strerror(errno));
-	close(fds[1]);
+	LM_IT_ASSERT(write(go_fd, "g", 1) == 1, "pipe write: %s", strerror(errno));
+	close(go_fd);
 	err = lm_it_reap(child, 60000, &st);
 	LM_IT_EXPECT(!err && WIFEXITED(st) && !WEXITSTATUS(st), "deep drain: renamer: %s, %s",
 		     strerror(-err), lm_it_wstatus_str(st, buf, sizeof(buf)));
