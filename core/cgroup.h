@@ -36,7 +36,9 @@ struct lm_cgroup_opts {
 
 /*
  * What a lookup answers. Every pointer points into the table and stays valid until the next
- * lm_cgroup_learn, lm_cgroup_forget or lm_cgroup_lookup call on the same object.
+ * lm_cgroup_learn, lm_cgroup_forget or lm_cgroup_lookup call on the same hierarchy of the same
+ * object: the tables are separate, so an event's v2 view survives the lookup of its v1 memory
+ * cgroup (and the other way round).
  */
 struct lm_cgroup_view {
 	/* relative to the hierarchy root, "/" for the root: path_len bytes, then a NUL. The
