@@ -842,7 +842,7 @@ int main(int argc, char **argv)
 	}
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
 		fprintf(stderr, "lifemon: kernel has no BTF at /sys/kernel/btf/vmlinux: need a kernel "
-			"5.8+ built with CONFIG_DEBUG_INFO_BTF=y\n");
+			"5.19+ built with CONFIG_DEBUG_INFO_BTF=y\n");
 		return LM_EXIT_USAGE;
 	}
 	lm_main_check_user_output(&m.cfg);

@@ -232,6 +232,7 @@ static uint32_t lm_reader_read_ring(struct lm_reader *r, int i, uint64_t floor_n
 			break;
 		size = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
 		cons += (size + BPF_RINGBUF_HDR_SZ + 7) & ~7ULL;
+		lm_stats_add(&r->stats->reader_ring_bytes, (size + BPF_RINGBUF_HDR_SZ + 7) & ~7ULL);
 		ring->read_pos = cons;
 		lm_reader_take(r, i, (const uint8_t *)hdr + BPF_RINGBUF_HDR_SZ, size, cons,
 			       len & BPF_RINGBUF_DISCARD_BIT);

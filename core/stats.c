@@ -128,6 +128,10 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 	}
 	lm_stats_printf(&o, "lifemon_cgroup_records_total{result=\"read\"} %" PRIu64 "\n",
 			read[LM_EV_CGROUP]);
+	lm_stats_one(&o, "lifemon_read_ring_bytes_total", "counter",
+		     "Kernel ring bytes the records read took (8-byte header and padding included): "
+		     "divided by the records read, the average record's footprint.",
+		     lm_stats_get(&s->reader_ring_bytes));
 	lm_stats_one(&o, "lifemon_reader_invalid_total", "counter",
 		     "Ring buffer records of an unexpected size or version.",
 		     lm_stats_get(&s->reader_invalid));
