@@ -4,7 +4,8 @@
 line of tests/data/schema_good.jsonl must pass, every case of tests/data/schema_bad.txt must
 fail for the stated reason, and the checker's file-level rules and exit codes must hold.
 
-Usage: schema_unit.py SCHEMA_CHECK DATA_DIR [SCHEMA]
+Usage: schema_unit.py SCHEMA_CHECK DATA_DIR [SCHEMA [README]]
+With README, every line of its ```json blocks must pass too, so the examples stay true.
 Runs SCHEMA_CHECK with this interpreter on temporary files (removed at the end); starts
 nothing else. Exit 0 when every case behaves, 1 otherwise.
 """
@@ -59,11 +60,12 @@ def read_bad_cases(path):
 
 
 def main():
-    if len(sys.argv) not in (3, 4):
+    if len(sys.argv) not in (3, 4, 5):
         sys.stderr.write(__doc__)
         return 2
     checker, data_dir = sys.argv[1], sys.argv[2]
-    schema = sys.argv[3] if len(sys.argv) == 4 else None
+    schema = sys.argv[3] if len(sys.argv) >= 4 else None
+    readme = sys.argv[4] if len(sys.argv) == 5 else None
     with open(os.path.join(data_dir, "schema_good.jsonl"), "rb") as f:
         good = f.read()
     good_lines = good.split(b"\n")[:-1]
@@ -75,6 +77,15 @@ def main():
         st, err = run(checker, schema, good, req, stdin)
         if st != 0:
             fail("good lines (stdin=%s) exit %d, want 0:\n%s" % (stdin, st, err))
+    # The README's examples are real lines too.
+    if readme:
+        with open(readme, "rb") as f:
+            blocks = f.read().split(b"```json\n")[1:]
+        examples = b"".join(b.split(b"```")[0] for b in blocks)
+        st, err = run(checker, schema, examples, ["--require", "EXEC", "--require", "LOST"])
+        if st != 0 or not examples:
+            fail("README.md's json examples: exit %d, want 0:\n%s" % (st, err))
+
     # Every bad line fails, at its own line number, for the stated reason. One run over all
     # of them after a valid EXEC (so the file holds an event): failures are per line.
     cases = read_bad_cases(os.path.join(data_dir, "schema_bad.txt"))
@@ -125,7 +136,7 @@ def main():
     if p.returncode != 2:
         fail("a missing file: exit %d, want 2" % p.returncode)
 
-    total = 2 + len(cases) + len(file_cases) + 1
+    total = 3 + len(cases) + len(file_cases) + 1
     if failures:
         sys.stderr.write("schema_unit: %d of %d cases failed\n" % (failures, total))
         return 1
