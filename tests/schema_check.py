@@ -28,7 +28,7 @@ EVENT_TYPES = ("EXEC", "EXIT", "OOM_KILL")
 DEFAULT_SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "docs",
                               "event.schema.json")
 # The string keys that may carry a raw hex twin "<key>_hex".
-TWINS = ("comm", "pcomm", "filename", "exe", "cwd")
+TWINS = ("comm", "pcomm", "filename", "exe", "cwd", "cgroup", "unit", "memcg")
 
 
 def utf8_len(b, i):
