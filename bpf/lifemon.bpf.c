@@ -251,26 +251,31 @@ static __always_inline __u32 lm_put_str(char *b, __u32 off, const void *src, __u
 
 static __always_inline void lm_fill_common(struct lm_common *c, struct task_struct *p)
 {
-	struct task_struct *leader = BPF_CORE_READ(p, group_leader);
-	struct task_struct *parent = BPF_CORE_READ(p, real_parent);
-	struct css_set *cs = BPF_CORE_READ(p, cgroups);
+	/*
+	 * Direct loads, not bpf_probe_read: p is a BTF pointer (a tracepoint argument), so
+	 * each field is one load the JIT guards with an exception entry, where a probe_read
+	 * is a helper call of some 50 ns here. The same holds throughout this file.
+	 */
+	struct task_struct *leader = p->group_leader;
+	struct task_struct *parent = p->real_parent;
+	struct css_set *cs = p->cgroups;
 
 	c->flags = 0;
-	c->pid = BPF_CORE_READ(p, tgid);
-	c->tid = BPF_CORE_READ(p, pid);
-	c->ppid = BPF_CORE_READ(parent, tgid);
-	c->uid = BPF_CORE_READ(p, cred, uid.val);
+	c->pid = p->tgid;
+	c->tid = p->pid;
+	c->ppid = parent->tgid;
+	c->uid = p->cred->uid.val;
 	c->aux = 0;
 	/* de_thread() gives an exec'ing thread the leader's start times: the key survives exec */
-	c->start_ns = BPF_CORE_READ(leader, start_boottime);
-	c->pstart_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
-	c->cgroup_id = BPF_CORE_READ(cs, dfl_cgrp, kn, id);
+	c->start_ns = leader->start_boottime;
+	c->pstart_ns = parent->group_leader->start_boottime;
+	c->cgroup_id = cs->dfl_cgrp->kn->id;
 	c->memcg_id = 0;
 	if (lm_memcg_hier >= 0) {
 		int idx = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
 
 		if (idx >= 0 && idx < 16)
-			c->memcg_id = BPF_CORE_READ(cs, subsys[idx], cgroup, kn, id);
+			c->memcg_id = cs->subsys[idx]->cgroup->kn->id;
 	}
 }
 
@@ -299,6 +304,11 @@ static long lm_walk_step(__u32 i, void *ctx)
 	/* locals: BPF_CORE_READ must not record struct lm_walk's layout as a relocation */
 	struct dentry *d = w->d, *parent;
 	struct mount *m = w->m;
+	struct {
+		struct dentry *parent;
+		__u64 hash_len;
+		const unsigned char *name;
+	} dn;
 	const unsigned char *name;
 	__u32 pos;
 	char *b;
@@ -306,6 +316,7 @@ static long lm_walk_step(__u32 i, void *ctx)
 
 	if (d == w->root_d && w->vm == w->root_vm)
 		goto root;
+	/* struct mount is reached by container_of, which leaves BTF: probe reads there */
 	if (d == w->mnt_root) {
 		struct mount *pm = BPF_CORE_READ(m, mnt_parent);
 		struct vfsmount *vm;
@@ -319,7 +330,21 @@ static long lm_walk_step(__u32 i, void *ctx)
 		w->mnt_root = BPF_CORE_READ(vm, mnt_root);
 		return 0;
 	}
-	parent = BPF_CORE_READ(d, d_parent);
+	/*
+	 * d may come from a probe read (a mount crossing), so it is no BTF pointer: read
+	 * d_parent and d_name in one probe read where they sit together, as in every kernel
+	 * since 2.6 (the offsets are relocated: the other branch is dead code then).
+	 */
+	if (bpf_core_field_offset(struct dentry, d_name) ==
+		    bpf_core_field_offset(struct dentry, d_parent) + 8 &&
+	    bpf_core_field_offset(struct qstr, name) == 8) {
+		bpf_probe_read_kernel(&dn, sizeof(dn),
+				      (void *)d + bpf_core_field_offset(struct dentry, d_parent));
+	} else {
+		dn.parent = BPF_CORE_READ(d, d_parent);
+		dn.name = BPF_CORE_READ(d, d_name.name);
+	}
+	parent = dn.parent;
 	if (parent == d || !parent)
 		goto root;
 	if (w->off - w->start + LM_NAME_MAX > LM_PATH_MAX || w->off + 1 + LM_NAME_MAX > lm_half)
@@ -327,7 +352,7 @@ static long lm_walk_step(__u32 i, void *ctx)
 	b = bpf_map_lookup_elem(&lm_scratch, &w->key);
 	if (!b)
 		return 1;
-	name = BPF_CORE_READ(d, d_name.name);
+	name = dn.name;
 	pos = w->off & (lm_half - 1);
 	b[pos] = '/';
 	n = bpf_probe_read_kernel_str(b + ((pos + 1) & (lm_half - 1)), LM_NAME_MAX, name);
@@ -353,16 +378,14 @@ static __always_inline __u32 lm_put_path(struct lm_build *bd, __u32 off, const s
 		.key = bd->key,
 		.off = off,
 		.start = off,
-		.d = BPF_CORE_READ(pth, dentry),
-		.vm = BPF_CORE_READ(pth, mnt),
-		.root_d = BPF_CORE_READ(root, dentry),
-		.root_vm = BPF_CORE_READ(root, mnt),
+		.d = pth->dentry,
+		.vm = pth->mnt,
+		.root_d = root->dentry,
+		.root_vm = root->mnt,
 	};
 
-	struct vfsmount *vm = w.vm;
-
-	w.m = (void *)vm - bpf_core_field_offset(struct mount, mnt);
-	w.mnt_root = BPF_CORE_READ(vm, mnt_root);
+	w.m = (void *)w.vm - bpf_core_field_offset(struct mount, mnt);
+	w.mnt_root = pth->mnt->mnt_root;
 	bpf_loop(LM_PATH_DEPTH, lm_walk_step, &w, 0);
 	*cut = !w.done;
 	return w.off - off;
@@ -372,7 +395,7 @@ static __always_inline __u32 lm_put_path(struct lm_build *bd, __u32 off, const s
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(lm_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	struct task_struct *parent = BPF_CORE_READ(p, real_parent);
+	struct task_struct *parent = p->real_parent;
 	struct lm_build bd;
 	struct lm_exec *e;
 	struct mm_struct *mm;
@@ -387,9 +410,9 @@ int BPF_PROG(lm_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	e = (void *)bd.b;
 	lm_fill_common(&e->c, p);
 	e->c.tid = old_pid;
-	e->c.aux = BPF_CORE_READ(p, cred, gid.val);
-	e->euid = BPF_CORE_READ(p, cred, euid.val);
-	e->argc = BPF_CORE_READ(bprm, argc);
+	e->c.aux = p->cred->gid.val;
+	e->euid = p->cred->euid.val;
+	e->argc = bprm->argc;
 	off = __builtin_offsetof(struct lm_exec, data);
 	e->c.comm_len = lm_put_comm(bd.b, off, p);
 	off += e->c.comm_len;
@@ -398,9 +421,9 @@ int BPF_PROG(lm_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 
 	/* the new program's argument area, just written by the kernel (current is p) */
 	e->args_len = 0;
-	mm = BPF_CORE_READ(p, mm);
-	arg_start = BPF_CORE_READ(mm, arg_start);
-	arg_end = BPF_CORE_READ(mm, arg_end);
+	mm = p->mm;
+	arg_start = mm->arg_start;
+	arg_end = mm->arg_end;
 	if (arg_end > arg_start) {
 		n = arg_end - arg_start;
 		if (n > lm_max_args) {
@@ -420,25 +443,23 @@ int BPF_PROG(lm_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 		}
 	}
 
-	e->filename_len = lm_put_str(bd.b, off, BPF_CORE_READ(bprm, filename), LM_PATH_MAX);
+	e->filename_len = lm_put_str(bd.b, off, bprm->filename, LM_PATH_MAX);
 	if (e->filename_len >= LM_PATH_MAX - 1)
 		e->c.flags |= LM_F_TRUNC_FILENAME;
 	off += e->filename_len;
 
-	fs = BPF_CORE_READ(p, fs);
-	file = BPF_CORE_READ(bprm, file);
+	fs = p->fs;
+	file = bprm->file;
 	e->exe_len = 0;
 	if (file) {
-		e->exe_len = lm_put_path(&bd, off, __builtin_preserve_access_index(&file->f_path),
-					 __builtin_preserve_access_index(&fs->root), &cut);
+		e->exe_len = lm_put_path(&bd, off, &file->f_path, &fs->root, &cut);
 		if (cut)
 			e->c.flags |= LM_F_TRUNC_EXE;
 		off += e->exe_len;
 	} else {
 		e->c.flags |= LM_F_NO_EXE;
 	}
-	e->cwd_len = lm_put_path(&bd, off, __builtin_preserve_access_index(&fs->pwd),
-				 __builtin_preserve_access_index(&fs->root), &cut);
+	e->cwd_len = lm_put_path(&bd, off, &fs->pwd, &fs->root, &cut);
 	if (cut)
 		e->c.flags |= LM_F_TRUNC_CWD;
 	off += e->cwd_len;
@@ -449,8 +470,8 @@ int BPF_PROG(lm_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 /* One EXIT per process, from its last thread; status as wait(2) would report it. */
 static __always_inline int lm_on_exit(struct task_struct *p)
 {
-	struct task_struct *leader = BPF_CORE_READ(p, group_leader);
-	struct signal_struct *sig = BPF_CORE_READ(p, signal);
+	struct task_struct *leader = p->group_leader;
+	struct signal_struct *sig = p->signal;
 	struct list_head *head, *pos;
 	unsigned long rss, crss;
 	__u64 ut, st, kb;
@@ -463,34 +484,41 @@ static __always_inline int lm_on_exit(struct task_struct *p)
 	e = (void *)bd.b;
 	lm_fill_common(&e->c, p);
 	/* Same rule as wait_task_zombie(): a group exit's code, else the leader's. */
-	flags = BPF_CORE_READ(sig, flags);
+	flags = sig->flags;
 	if (flags & LM_SIGNAL_GROUP_EXIT)
-		e->c.aux = BPF_CORE_READ(sig, group_exit_code);
+		e->c.aux = sig->group_exit_code;
 	else
-		e->c.aux = BPF_CORE_READ(leader, exit_code);
-	if (BPF_CORE_READ(sig, oom_mm))
+		e->c.aux = leader->exit_code;
+	if (sig->oom_mm)
 		e->c.flags |= LM_F_OOM_KILLED;
 	/*
 	 * CPU time: released threads are folded into signal_struct; the rest (this one, a
 	 * zombie leader, threads still exiting) are on the thread list. A thread released
 	 * between the two reads is missed or counted twice; it has little left to add.
 	 */
-	ut = BPF_CORE_READ(sig, utime);
-	st = BPF_CORE_READ(sig, stime);
-	head = __builtin_preserve_access_index(&sig->thread_head);
-	pos = BPF_CORE_READ(head, next);
+	ut = sig->utime;
+	st = sig->stime;
+	head = &sig->thread_head;
+	pos = head->next;
 	for (i = 0; i < LM_THREADS_MAX && pos && pos != head; i++) {
 		struct task_struct *t = (void *)pos - bpf_core_field_offset(struct task_struct,
 									    thread_node);
 
-		ut += BPF_CORE_READ(t, utime);
-		st += BPF_CORE_READ(t, stime);
+		if (pos == &p->thread_node) {
+			/* the usual case, a single thread: this one, read directly */
+			ut += p->utime;
+			st += p->stime;
+		} else {
+			/* container_of leaves BTF: probe reads */
+			ut += BPF_CORE_READ(t, utime);
+			st += BPF_CORE_READ(t, stime);
+		}
 		pos = BPF_CORE_READ(pos, next);
 	}
 	e->cpu_user_ns = ut;
 	e->cpu_sys_ns = st;
-	rss = BPF_CORE_READ(sig, maxrss);
-	crss = BPF_CORE_READ(sig, cmaxrss);
+	rss = sig->maxrss;
+	crss = sig->cmaxrss;
 	kb = (rss > crss ? rss : crss) << (lm_page_shift - 10);
 	e->max_rss_kb = kb > 0xffffffffULL ? 0xffffffffU : kb;
 	/* The leader's comm is the process name; a last worker thread may have renamed itself. */
@@ -522,10 +550,10 @@ int BPF_PROG(lm_exit_old, struct task_struct *p)
 	struct lm_exit_key key = {};
 	__u8 one = 1;
 
-	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+	if (p->signal->live.counter != 0)
 		return 0;
-	key.tgid = BPF_CORE_READ(p, tgid);
-	key.start_ns = BPF_CORE_READ(p, group_leader, start_time);
+	key.tgid = p->tgid;
+	key.start_ns = p->group_leader->start_time;
 	/*
 	 * -EEXIST: another thread claimed it. Any other failure: rather twice than never.
 	 * Compare 32 bits: before 6.4 the map ops returned int and the verifier calls them
@@ -589,7 +617,7 @@ static __always_inline void lm_fill_victim(struct lm_oom *e, struct task_struct 
 	e->c.flags = LM_F_OOM_VICTIM | LM_F_OOM_KNOWN;
 	if (lm_memcg_at_limit(v))
 		e->c.flags |= LM_F_OOM_MEMCG;
-	e->c.aux = (__u32)(__s32)BPF_CORE_READ(v, signal, oom_score_adj);
+	e->c.aux = (__u32)(__s32)v->signal->oom_score_adj;
 	e->total_vm_kb = 0;
 	e->anon_rss_kb = 0;
 	e->file_rss_kb = 0;
@@ -625,19 +653,18 @@ int BPF_PROG(lm_oom, struct task_struct *victim, __u32 uid)
 /*
  * Kernels before 6.8: mark_victim(int pid), a thread id. The victim's task is reachable only
  * when it is the task that hit the OOM (the common memcg case); otherwise only pid is known.
- * bpf_get_current_task(), not the _btf variant: that one needs 5.11.
  */
 SEC("tp_btf/mark_victim")
 int BPF_PROG(lm_oom_old, int pid)
 {
-	struct task_struct *cur = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *cur = bpf_get_current_task_btf();
 	struct lm_build bd;
 	struct lm_oom *e;
 
 	if (!lm_begin(&bd, LM_EV_OOM))
 		return 0;
 	e = (void *)bd.b;
-	if (BPF_CORE_READ(cur, pid) == (__u32)pid) {
+	if (cur->pid == (__u32)pid) {
 		lm_fill_victim(e, cur);
 		e->c.comm_len = lm_put_comm(bd.b, sizeof(*e), cur);
 	} else {
@@ -699,7 +726,7 @@ int BPF_PROG(lm_bench, struct task_struct *task, const char *comm)
 	struct lm_exec *e;
 	char first = 0;
 
-	if (BPF_CORE_READ(task, tgid) != lm_bench_tgid || !lm_bench_tgid)
+	if (task->tgid != lm_bench_tgid || !lm_bench_tgid)
 		return 0;
 	bpf_probe_read_kernel(&first, 1, comm);
 	if (first == 'x') {
