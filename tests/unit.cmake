@@ -6,9 +6,13 @@
 add_library(lm_mock_log STATIC tests/mock_log.c)
 target_link_libraries(lm_mock_log PRIVATE lm_warnings)
 
+# Builds kernel-format records and guard-page buffers for the record and JSON tests.
+add_library(lm_test_rec STATIC tests/rec_build.c)
+target_link_libraries(lm_test_rec PRIVATE lm_warnings)
+
 add_executable(test_json tests/test_json.c)
-target_link_libraries(test_json PRIVATE lm_warnings lm_json lm_mock_log PkgConfig::JANSSON
-  PkgConfig::CMOCKA)
+target_link_libraries(test_json PRIVATE lm_warnings lm_json lm_rec lm_test_rec lm_mock_log
+  PkgConfig::JANSSON PkgConfig::CMOCKA)
 
 add_executable(test_wstatus tests/test_wstatus.c)
 target_link_libraries(test_wstatus PRIVATE lm_warnings lm_wstatus lm_mock_log PkgConfig::CMOCKA)
