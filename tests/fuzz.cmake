@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0
 # libFuzzer targets for the pure modules that parse or write untrusted bytes: core/json.c (the
-# event writer), net/http.c (routes, Origin, query, token) and core/cgroup.c (cgroup paths from
-# the kernel, and the id table). libFuzzer comes with clang, not
-# with the project's compiler, so clang is probed and invoked directly, whatever
-# CMAKE_C_COMPILER is. Tests fuzz_json, fuzz_http and fuzz_cgroup (label fuzz) run each target for
-# LM_FUZZ_SECONDS over a scratch copy of tests/fuzz/corpus/<name>. Without a working clang and
-# libFuzzer they are skipped (exit 77), or fail when CI=true. Included from CMakeLists.txt.
+# event writer), net/http.c (routes, Origin, query, token), core/cgroup.c (cgroup paths from
+# the kernel, and the id table) and core/rec.c (variable-size kernel records). libFuzzer comes
+# with clang, not with the project's compiler, so clang is probed and invoked directly,
+# whatever CMAKE_C_COMPILER is. Tests fuzz_json, fuzz_http, fuzz_cgroup and fuzz_rec (label
+# fuzz) run each target for LM_FUZZ_SECONDS over a scratch copy of tests/fuzz/corpus/<name>.
+# Without a working clang and libFuzzer they are skipped (exit 77), or fail when CI=true.
+# Included from CMakeLists.txt.
 
 set(LM_FUZZ_SECONDS 30 CACHE STRING "Seconds each fuzz test runs (ctest -L fuzz)")
 find_program(LM_FUZZ_CLANG NAMES clang-14 clang)
@@ -46,8 +47,8 @@ else()
   endif()
 endif()
 
-set(lm_fuzz_json_srcs tests/fuzz/fuzz_json.c core/json.c core/wstatus.c)
-set(lm_fuzz_json_deps core/json.h core/wstatus.h bpf/lm_event.h)
+set(lm_fuzz_json_srcs tests/fuzz/fuzz_json.c tests/rec_build.c core/json.c core/rec.c core/wstatus.c)
+set(lm_fuzz_json_deps tests/rec_build.h core/json.h core/rec.h core/wstatus.h bpf/lm_event.h)
 set(lm_fuzz_json_libs ${JANSSON_LDFLAGS})
 set(lm_fuzz_http_srcs tests/fuzz/fuzz_http.c net/http.c)
 set(lm_fuzz_http_deps net/http.h)
@@ -55,9 +56,12 @@ set(lm_fuzz_http_libs "")
 set(lm_fuzz_cgroup_srcs tests/fuzz/fuzz_cgroup.c core/cgroup.c)
 set(lm_fuzz_cgroup_deps core/cgroup.h)
 set(lm_fuzz_cgroup_libs "")
+set(lm_fuzz_rec_srcs tests/fuzz/fuzz_rec.c core/rec.c core/json.c core/wstatus.c)
+set(lm_fuzz_rec_deps core/rec.h core/json.h core/wstatus.h bpf/lm_event.h)
+set(lm_fuzz_rec_libs ${JANSSON_LDFLAGS})
 
 set(lm_fuzz_bins "")
-foreach(f json http cgroup)
+foreach(f json http cgroup rec)
   set(bin ${LM_FUZZ_DIR}/fuzz_${f})
   if(LM_FUZZ_WHY STREQUAL "")
     set(srcs "")

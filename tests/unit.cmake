@@ -6,9 +6,16 @@
 add_library(lm_mock_log STATIC tests/mock_log.c)
 target_link_libraries(lm_mock_log PRIVATE lm_warnings)
 
+# Builds kernel-format records and guard-page buffers for the record and JSON tests.
+add_library(lm_test_rec STATIC tests/rec_build.c)
+target_link_libraries(lm_test_rec PRIVATE lm_warnings)
+
 add_executable(test_json tests/test_json.c)
-target_link_libraries(test_json PRIVATE lm_warnings lm_json lm_mock_log PkgConfig::JANSSON
-  PkgConfig::CMOCKA)
+target_link_libraries(test_json PRIVATE lm_warnings lm_json lm_rec lm_test_rec lm_mock_log
+  PkgConfig::JANSSON PkgConfig::CMOCKA)
+
+add_executable(test_rec tests/test_rec.c)
+target_link_libraries(test_rec PRIVATE lm_warnings lm_rec lm_test_rec PkgConfig::CMOCKA)
 
 add_executable(test_wstatus tests/test_wstatus.c)
 target_link_libraries(test_wstatus PRIVATE lm_warnings lm_wstatus lm_mock_log PkgConfig::CMOCKA)
@@ -40,7 +47,7 @@ target_link_libraries(test_merge PRIVATE lm_warnings lm_merge PkgConfig::CMOCKA)
 add_executable(test_cgroup tests/test_cgroup.c)
 target_link_libraries(test_cgroup PRIVATE lm_warnings lm_cgroup PkgConfig::CMOCKA)
 
-foreach(t test_json test_wstatus test_ring test_config test_bcast test_http test_stats test_sink
+foreach(t test_json test_rec test_wstatus test_ring test_config test_bcast test_http test_stats test_sink
     test_merge test_cgroup)
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES LABELS unit TIMEOUT 120)
