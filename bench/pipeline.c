@@ -43,8 +43,8 @@
 #include "tests/ws_client.h"
 
 /* The sizes core/main.c builds the pipeline with (its #defines are private to main.c). */
-#define PL_EV_RING_SLOTS 8192
-#define PL_TXT_SLOT_BYTES (16 * 1024)
+#define PL_EV_RING_BYTES (4U << 20)
+#define PL_TXT_SLOT_BYTES (32 * 1024)
 #define PL_BCAST_SLOTS 256
 #define PL_POOL_SLOTS (PL_BCAST_SLOTS + 64)
 #define PL_IDX_RING_SLOTS 512
@@ -90,7 +90,21 @@ static void pl_sleep_ns(uint64_t ns)
 /* ------------------------------------------------------------------------------------ */
 /* Event templates: what a busy build host produces                                      */
 
-static struct lm_event pl_tpl[PL_TPL_CNT];
+/* A template record in the kernel's format (8-byte aligned). */
+struct pl_tpl {
+	uint64_t b[64];
+	uint32_t size;
+};
+
+static struct pl_tpl pl_tpl[PL_TPL_CNT];
+
+/* Appends n bytes at *off of t; returns n. */
+static uint32_t pl_tpl_put(struct pl_tpl *t, uint32_t *off, const char *s, uint32_t n)
+{
+	memcpy((char *)t->b + *off, s, n);
+	*off += n;
+	return n;
+}
 
 static void pl_tpl_init(void)
 {
@@ -98,27 +112,56 @@ static void pl_tpl_init(void)
 		"cc1plus", "make", "sh", "gcc", "as", "ld", "collect2", "cc1", "g++", "bash",
 		"python3", "git", "sed", "ninja", "cmake", "x86_64-linux-gn",
 	};
+	/* a compile step as a build host runs thousands of: args with NULs, paths walked */
+	static const char args[] = "cc1plus\0-O2\0-c\0src/lib/module.cc\0-o\0module.o";
+	static const char filename[] = "/usr/lib/gcc/x86_64-linux-gnu/12/cc1plus";
+	static const char exe[] = "/cc1plus/12/x86_64-linux-gnu/gcc/lib/usr";
+	static const char cwd[] = "/build/project/home";
 	uint32_t i;
 
 	for (i = 0; i < PL_TPL_CNT; i++) {
-		struct lm_event *e = &pl_tpl[i];
+		struct pl_tpl *t = &pl_tpl[i];
+		struct lm_common *e = (struct lm_common *)t->b;
 		const char *c = comms[(i / 2 * 7) % (sizeof(comms) / sizeof(comms[0]))];
+		uint32_t off;
 
-		memset(e, 0, sizeof(*e));
+		memset(t, 0, sizeof(*t));
 		e->version = LM_EVENT_VERSION;
 		e->type = i % 2 ? LM_EV_EXIT : LM_EV_EXEC;	/* EXEC then EXIT of one pid */
-		e->cpu = (i / 2) % 2;
 		e->pid = 200000 + i / 2;
 		e->tid = e->pid;
 		e->ppid = 4242;
 		e->uid = 1000;
+		e->start_ns = 1000000000ULL + i;
+		e->pstart_ns = 999;
+		e->cgroup_id = 1234;
 		if (e->type == LM_EV_EXIT) {
+			struct lm_exit *x = (struct lm_exit *)t->b;
+
 			if (i % 97 == 1)
-				e->exit_status = 9;		/* SIGKILL */
+				e->aux = 9;		/* SIGKILL */
 			else if (i % 16 == 3)
-				e->exit_status = 1 << 8;	/* exit 1 */
+				e->aux = 1 << 8;	/* exit 1 */
+			x->cpu_user_ns = 12000000;
+			x->cpu_sys_ns = 4000000;
+			x->max_rss_kb = 81234;
+			off = offsetof(struct lm_exit, data);
+			e->comm_len = (uint8_t)pl_tpl_put(t, &off, c, (uint32_t)strnlen(c, LM_COMM_LEN));
+		} else {
+			struct lm_exec *x = (struct lm_exec *)t->b;
+
+			e->aux = 1000;
+			x->euid = 1000;
+			x->argc = 6;
+			off = offsetof(struct lm_exec, data);
+			e->comm_len = (uint8_t)pl_tpl_put(t, &off, c, (uint32_t)strnlen(c, LM_COMM_LEN));
+			x->pcomm_len = (uint8_t)pl_tpl_put(t, &off, "make", 4);
+			x->args_len = pl_tpl_put(t, &off, args, sizeof(args));
+			x->filename_len = (uint16_t)pl_tpl_put(t, &off, filename, sizeof(filename) - 1);
+			x->exe_len = (uint16_t)pl_tpl_put(t, &off, exe, sizeof(exe) - 1);
+			x->cwd_len = (uint16_t)pl_tpl_put(t, &off, cwd, sizeof(cwd) - 1);
 		}
-		memcpy(e->comm, c, strnlen(c, LM_COMM_LEN));
+		t->size = off;
 	}
 }
 
@@ -699,12 +742,13 @@ static void *pl_producer_main(void *arg)
 
 	pthread_setname_np(pthread_self(), "pl-producer");
 	for (seq = 1; seq <= n; seq++) {
-		const struct lm_event *t = &pl_tpl[(seq - 1) % PL_TPL_CNT];
+		const struct pl_tpl *t = &pl_tpl[(seq - 1) % PL_TPL_CNT];
 		long backoff_ns = 20000;
 		bool waited = false;
+		struct lm_common *e;
 		struct lm_rec *slot;
 
-		while (!(slot = lm_ring_ev_reserve(r->ev_ring))) {
+		while (!(slot = lm_ring_ev_reserve(r->ev_ring, t->size))) {
 			if (!waited) {
 				r->producer_waits++;
 				waited = true;
@@ -716,10 +760,12 @@ static void *pl_producer_main(void *arg)
 		}
 		slot->seq = seq;
 		slot->kernel_lost = 0;	/* the reader's count of kernel drops before this event */
-		memcpy(&slot->ev, t, sizeof(*t));
-		slot->ev.ts_ns = ts + seq * 1000;
-		slot->ev.pid = t->pid + (uint32_t)((seq - 1) / PL_TPL_CNT * (PL_TPL_CNT / 2)) % 3000000;
-		slot->ev.tid = slot->ev.pid;
+		slot->cpu = (uint32_t)((seq - 1) / 2 % 2);
+		e = lm_rec_data(slot);
+		memcpy(e, t->b, t->size);
+		e->ts_ns = ts + seq * 1000;
+		e->pid += (uint32_t)((seq - 1) / PL_TPL_CNT * (PL_TPL_CNT / 2)) % 3000000;
+		e->tid = e->pid;
 		lm_ring_ev_commit(r->ev_ring);
 		if (++batch >= PL_WAKE_EVERY) {
 			batch = 0;
@@ -854,21 +900,33 @@ static double pl_rusage_cpu_s(void)
 
 static double pl_json_only(const struct pl_cfg *cfg, uint64_t *bytes)
 {
-	char *buf = malloc(PL_TXT_SLOT_BYTES);
+	char *buf = malloc(PL_TXT_SLOT_BYTES), exe[LM_PATH_MAX], cwd[LM_PATH_MAX];
 	uint64_t i, total = 0, unix0 = (uint64_t)time(NULL) * 1000000000ULL, t0, t1;
+	struct lm_rec_view v;
 	size_t len = 0;
 
 	if (!buf)
 		return -1;
 	t0 = pl_now_ns();
 	for (i = 1; i <= cfg->events; i++) {
-		const struct lm_event *e = &pl_tpl[(i - 1) % PL_TPL_CNT];
-		int w = lm_json_event(buf + len, PL_TXT_SLOT_BYTES - len, i, unix0 + i * 1000, e);
+		const struct pl_tpl *t = &pl_tpl[(i - 1) % PL_TPL_CNT];
+		struct lm_json_ev ev = { .v = &v, .seq = i, .unix_ns = unix0 + i * 1000 };
+		int w;
 
+		/* what lm-ser does per event: decode, put the walked paths in order, write */
+		if (lm_rec_decode(t->b, t->size, &v, NULL))
+			break;
+		if (v.exec) {
+			ev.exe_len = lm_rec_path(&v.exe, false, exe, sizeof(exe));
+			ev.exe = exe;
+			ev.cwd_len = lm_rec_path(&v.cwd, false, cwd, sizeof(cwd));
+			ev.cwd = cwd;
+		}
+		w = lm_json_event(buf + len, PL_TXT_SLOT_BYTES - len, &ev);
 		if (w < 0) {
 			/* slot full: start a fresh one, as lm-ser does */
 			len = 0;
-			w = lm_json_event(buf, PL_TXT_SLOT_BYTES, i, unix0 + i * 1000, e);
+			w = lm_json_event(buf, PL_TXT_SLOT_BYTES, &ev);
 			if (w < 0)
 				break;
 		}
@@ -904,7 +962,7 @@ static int pl_run_once(const struct pl_cfg *cfg, const struct pl_scen *sc, int r
 	r.drain_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (r.wake_fd < 0 || r.drain_fd < 0)
 		return -errno;
-	err = lm_ring_ev_open(PL_EV_RING_SLOTS, &r.ev_ring);
+	err = lm_ring_ev_open(PL_EV_RING_BYTES, &r.ev_ring);
 	if (!err)
 		err = lm_ring_idx_open(PL_IDX_RING_SLOTS, &r.txt_ring);
 	if (!err)

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Kernel side of lifemon: exec, exit and OOM-kill tracepoints (tp_btf, so no tracefs is
- * needed). Each program reserves its record in the ring buffer of the CPU it runs on and
- * counts every attempt (lm_seen) and every failed reserve (lm_drops), per CPU and type.
+ * needed), plus cgroup mkdir/rmdir for the reader side's path cache. Each program builds its
+ * record in a scratch slot of its CPU, then reserves exactly the bytes the record needs in
+ * its CPU's ring (a dynptr: the size need not be a constant) and copies it in. Every attempt
+ * (lm_seen) and every failed reserve (lm_drops) is counted per CPU and type.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -16,6 +18,14 @@ char LICENSE[] SEC("license") = "GPL";
 #define LM_EEXIST 17
 /* include/linux/sched/signal.h; unchanged since 2.6 */
 #define LM_SIGNAL_GROUP_EXIT 0x00000004
+/* Threads summed for an EXIT's CPU time beyond those already folded into signal_struct */
+#define LM_THREADS_MAX 64
+/* Memory cgroups walked up from an OOM victim's to find one at its limit */
+#define LM_MEMCG_DEPTH 8
+/* A charge that failed left usage within this many pages of max (a THP is 512) */
+#define LM_MEMCG_SLACK_PAGES 512
+/* Scratch slots per CPU: on PREEMPT_RT a program can be preempted by another on its CPU */
+#define LM_SCRATCH_SLOTS 4
 
 /* Set by the loader from sysconf(_SC_PAGESIZE) before load. */
 const volatile __u32 lm_page_shift = 12;
@@ -27,6 +37,16 @@ const volatile __u32 lm_page_shift = 12;
 const volatile __u64 lm_wakeup_bytes = 0;
 /* Benchmarks only: the process whose renames lm_bench turns into events (0: none). */
 const volatile __u32 lm_bench_tgid = 0;
+/* --max-args-bytes */
+const volatile __u32 lm_max_args = LM_ARGS_DEFAULT;
+/*
+ * A scratch slot is 2 * lm_half bytes (a power of two the loader picks above the largest
+ * record); every write starts below lm_half and is at most lm_half long, which is what lets
+ * the verifier accept variable offsets.
+ */
+const volatile __u32 lm_half = 32768;
+/* The v1 hierarchy holding the memory controller, or -1 when memory is on cgroup v2 */
+const volatile __s32 lm_memcg_hier = -1;
 
 /* Inner map template; the loader sizes it and creates one per possible CPU. */
 struct lm_ring {
@@ -55,6 +75,26 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } lm_drops SEC(".maps");
+
+/*
+ * Where records are built: LM_SCRATCH_SLOTS slots per CPU (the loader sets max_entries and
+ * the value size, 2 * lm_half; sizes without BTF types so it can). Not a per-CPU map: those
+ * cap a value at 32 KiB.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, 65536);
+} lm_scratch SEC(".maps");
+
+/* One claim word per scratch slot (0 free, 1 taken), taken with a compare-and-swap. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} lm_claims SEC(".maps");
 
 /* Kernels before 6.2 kept RSS counters in struct mm_rss_stat, not percpu_counter. */
 struct mm_rss_stat___old {
@@ -96,88 +136,313 @@ static __always_inline void lm_count(void *map, __u32 type)
 		__sync_fetch_and_add(cnt, 1);
 }
 
-/*
- * Reserves a record in this CPU's ring, counting the attempt and any failure. *ringp gets
- * the ring for lm_submit.
- */
-static __always_inline struct lm_event *lm_reserve(__u32 type, void **ringp)
+static __always_inline void lm_count_drop(__u32 type)
 {
+	lm_count(&lm_drops, type);
+	/* index 0 feeds cpu_drops, which announces lost events: cgroup records are not events */
+	if (type != LM_EV_CGROUP)
+		lm_count(&lm_drops, 0);
+}
+
+/* A build in progress: the scratch slot and its claim. */
+struct lm_build {
+	char *b;	/* the slot: 2 * lm_half bytes */
+	__u32 *claim;
+	__u32 type;
+	__u32 key;	/* the slot's index in lm_scratch */
+};
+
+/*
+ * Claims a free scratch slot of this CPU and counts the attempt. Returns false (counted as
+ * a drop) if all are taken, which takes LM_SCRATCH_SLOTS nested programs on one CPU.
+ */
+static __always_inline bool lm_begin(struct lm_build *bd, __u32 type)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	__u32 i, key;
+
+	lm_count(&lm_seen, type);
+	bd->type = type;
+	for (i = 0; i < LM_SCRATCH_SLOTS; i++) {
+		key = cpu * LM_SCRATCH_SLOTS + i;
+		bd->claim = bpf_map_lookup_elem(&lm_claims, &key);
+		if (!bd->claim)
+			break;
+		if (__sync_val_compare_and_swap(bd->claim, 0, 1) != 0)
+			continue;
+		bd->b = bpf_map_lookup_elem(&lm_scratch, &key);
+		bd->key = key;
+		if (bd->b)
+			return true;
+		*(volatile __u32 *)bd->claim = 0;
+		break;
+	}
+	lm_count_drop(type);
+	return false;
+}
+
+static __always_inline void lm_release(struct lm_build *bd)
+{
+	/*
+	 * A plain store (BPF has no store-release): the slot's next user is a program on this
+	 * CPU, whose compare-and-swap is ordered after it by the CPU itself.
+	 */
+	*(volatile __u32 *)bd->claim = 0;
+}
+
+/*
+ * Reserves `size` bytes in this CPU's ring, stamps the record's clocks and drop counter,
+ * copies it in and submits it. Releases the slot either way.
+ */
+static __always_inline void lm_commit(struct lm_build *bd, __u32 size)
+{
+	struct lm_common *c = (void *)bd->b;
 	__u32 cpu = bpf_get_smp_processor_id(), zero = 0;
-	__u64 t0_ns, drops;
-	struct lm_event *e;
+	struct bpf_dynptr dp;
+	__u64 t0_ns, flags;
 	__u64 *total;
 	void *ring;
 
-	lm_count(&lm_seen, type);
 	ring = bpf_map_lookup_elem(&lm_rings, &cpu);
 	if (!ring) {
-		lm_count(&lm_drops, type);
-		lm_count(&lm_drops, 0);
-		return NULL;
+		lm_count_drop(bd->type);
+		goto out;
 	}
+	if (size > lm_half)
+		size = lm_half;
 	/*
 	 * Both read before the reserve. A program preempted between its reserve and its
 	 * clock read (PREEMPT_RT, or a descheduled vCPU) may carry a later ts than a record
-	 * behind it in the ring; t0_ns still bounds every later record from below, which is
+	 * behind it in the ring; t0 still bounds every later record from below, which is
 	 * what the reader's merge relies on. A drop by a preempting program counts against
 	 * the record after this one, which is where it sits in the ring.
 	 */
 	total = bpf_map_lookup_elem(&lm_drops, &zero);
-	drops = total ? *total : 0;
+	c->cpu_drops = total ? (__u32)*total : 0;
 	t0_ns = bpf_ktime_get_boot_ns();
-	e = bpf_ringbuf_reserve(ring, sizeof(*e), 0);
-	if (!e) {
-		lm_count(&lm_drops, type);
-		lm_count(&lm_drops, 0);
-		return NULL;
+	if (bpf_ringbuf_reserve_dynptr(ring, size, 0, &dp)) {
+		bpf_ringbuf_discard_dynptr(&dp, 0);
+		lm_count_drop(bd->type);
+		goto out;
 	}
-	*ringp = ring;
-	e->cpu_drops = drops;
-	e->t0_ns = t0_ns;
-	e->ts_ns = bpf_ktime_get_boot_ns();
-	e->version = LM_EVENT_VERSION;
-	e->type = type;
-	e->cpu = cpu;
-	e->exit_status = 0;
-	e->target_pid = 0;
-	e->total_vm_kb = 0;
-	e->anon_rss_kb = 0;
-	e->file_rss_kb = 0;
-	e->shmem_rss_kb = 0;
-	e->pgtables_kb = 0;
-	return e;
-}
-
-static __always_inline void lm_submit(struct lm_event *e, void *ring)
-{
-	__u64 flags = BPF_RB_NO_WAKEUP;
-
+	c->ts_ns = bpf_ktime_get_boot_ns();
+	c->t0_back_ns = c->ts_ns - t0_ns > 0xffffffffULL ? 0xffffffffU : c->ts_ns - t0_ns;
+	c->version = LM_EVENT_VERSION;
+	c->type = bd->type;
+	bpf_dynptr_write(&dp, 0, bd->b, size, 0);
+	flags = BPF_RB_NO_WAKEUP;
 	if (!lm_wakeup_bytes || bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= lm_wakeup_bytes)
 		flags = BPF_RB_FORCE_WAKEUP;
-	bpf_ringbuf_submit(e, flags);
+	bpf_ringbuf_submit_dynptr(&dp, flags);
+out:
+	lm_release(bd);
 }
 
-static __always_inline void lm_fill_task(struct lm_event *e, struct task_struct *p)
+/* Copies a kernel string of at most `max` bytes (NUL included) to b[off]; returns its length. */
+static __always_inline __u32 lm_put_str(char *b, __u32 off, const void *src, __u32 max)
 {
-	e->pid = BPF_CORE_READ(p, tgid);
-	e->tid = BPF_CORE_READ(p, pid);
-	e->ppid = BPF_CORE_READ(p, real_parent, tgid);
-	e->uid = BPF_CORE_READ(p, cred, uid.val);
+	long n;
+
+	if (off >= lm_half)
+		return 0;
+	n = bpf_probe_read_kernel_str(b + off, max, src);
+	return n > 1 ? (__u32)n - 1 : 0;
+}
+
+static __always_inline void lm_fill_common(struct lm_common *c, struct task_struct *p)
+{
+	struct task_struct *leader = BPF_CORE_READ(p, group_leader);
+	struct task_struct *parent = BPF_CORE_READ(p, real_parent);
+	struct css_set *cs = BPF_CORE_READ(p, cgroups);
+
+	c->flags = 0;
+	c->pid = BPF_CORE_READ(p, tgid);
+	c->tid = BPF_CORE_READ(p, pid);
+	c->ppid = BPF_CORE_READ(parent, tgid);
+	c->uid = BPF_CORE_READ(p, cred, uid.val);
+	c->aux = 0;
+	/* de_thread() gives an exec'ing thread the leader's start times: the key survives exec */
+	c->start_ns = BPF_CORE_READ(leader, start_boottime);
+	c->pstart_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
+	c->cgroup_id = BPF_CORE_READ(cs, dfl_cgrp, kn, id);
+	c->memcg_id = 0;
+	if (lm_memcg_hier >= 0) {
+		int idx = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+
+		if (idx >= 0 && idx < 16)
+			c->memcg_id = BPF_CORE_READ(cs, subsys[idx], cgroup, kn, id);
+	}
+}
+
+static __always_inline __u32 lm_put_comm(char *b, __u32 off, struct task_struct *p)
+{
+	return lm_put_str(b, off, __builtin_preserve_access_index(&p->comm), LM_COMM_LEN);
+}
+
+/* A path walk in progress, for lm_walk_step (bpf_loop: the verifier checks one step once). */
+struct lm_walk {
+	__u32 key;		/* the scratch slot */
+	__u32 off;		/* where the next component goes */
+	__u32 start;
+	bool done;		/* reached the root: nothing was cut */
+	struct dentry *d;
+	struct vfsmount *vm;
+	struct mount *m;
+	struct dentry *mnt_root;
+	struct dentry *root_d;
+	struct vfsmount *root_vm;
+};
+
+static long lm_walk_step(__u32 i, void *ctx)
+{
+	struct lm_walk *w = ctx;
+	/* locals: BPF_CORE_READ must not record struct lm_walk's layout as a relocation */
+	struct dentry *d = w->d, *parent;
+	struct mount *m = w->m;
+	const unsigned char *name;
+	__u32 pos;
+	char *b;
+	long n;
+
+	if (d == w->root_d && w->vm == w->root_vm)
+		goto root;
+	if (d == w->mnt_root) {
+		struct mount *pm = BPF_CORE_READ(m, mnt_parent);
+		struct vfsmount *vm;
+
+		if (pm == m)
+			goto root; /* the namespace's root */
+		w->d = BPF_CORE_READ(m, mnt_mountpoint);
+		w->m = pm;
+		vm = (void *)pm + bpf_core_field_offset(struct mount, mnt);
+		w->vm = vm;
+		w->mnt_root = BPF_CORE_READ(vm, mnt_root);
+		return 0;
+	}
+	parent = BPF_CORE_READ(d, d_parent);
+	if (parent == d || !parent)
+		goto root;
+	if (w->off - w->start + LM_NAME_MAX > LM_PATH_MAX || w->off + 1 + LM_NAME_MAX > lm_half)
+		return 1; /* cut */
+	b = bpf_map_lookup_elem(&lm_scratch, &w->key);
+	if (!b)
+		return 1;
+	name = BPF_CORE_READ(d, d_name.name);
+	pos = w->off & (lm_half - 1);
+	b[pos] = '/';
+	n = bpf_probe_read_kernel_str(b + ((pos + 1) & (lm_half - 1)), LM_NAME_MAX, name);
+	if (n < 1)
+		return 1;
+	w->off += n; /* the '/' and the name, its NUL overwritten by the next '/' */
+	w->d = parent;
+	return 0;
+root:
+	w->done = true;
+	return 1;
+}
+
+/*
+ * Writes path `pth` at the slot's byte off as lm_event.h describes (leaf first, "/name"
+ * each), stopping at the task's root `root` or the namespace's. Returns the bytes written;
+ * sets *cut when the path was deeper or longer than allowed (the leaf end is kept).
+ */
+static __always_inline __u32 lm_put_path(struct lm_build *bd, __u32 off, const struct path *pth,
+					 const struct path *root, bool *cut)
+{
+	struct lm_walk w = {
+		.key = bd->key,
+		.off = off,
+		.start = off,
+		.d = BPF_CORE_READ(pth, dentry),
+		.vm = BPF_CORE_READ(pth, mnt),
+		.root_d = BPF_CORE_READ(root, dentry),
+		.root_vm = BPF_CORE_READ(root, mnt),
+	};
+
+	struct vfsmount *vm = w.vm;
+
+	w.m = (void *)vm - bpf_core_field_offset(struct mount, mnt);
+	w.mnt_root = BPF_CORE_READ(vm, mnt_root);
+	bpf_loop(LM_PATH_DEPTH, lm_walk_step, &w, 0);
+	*cut = !w.done;
+	return w.off - off;
 }
 
 /* old_pid: the exec'ing thread's id before exec; de_thread() has made it the leader since. */
 SEC("tp_btf/sched_process_exec")
-int BPF_PROG(lm_exec, struct task_struct *p, pid_t old_pid)
+int BPF_PROG(lm_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	void *ring = NULL;
-	struct lm_event *e = lm_reserve(LM_EV_EXEC, &ring);
+	struct task_struct *parent = BPF_CORE_READ(p, real_parent);
+	struct lm_build bd;
+	struct lm_exec *e;
+	struct mm_struct *mm;
+	struct fs_struct *fs;
+	struct file *file;
+	__u64 arg_start, arg_end, n;
+	__u32 off;
+	bool cut;
 
-	if (!e)
+	if (!lm_begin(&bd, LM_EV_EXEC))
 		return 0;
-	lm_fill_task(e, p);
-	e->tid = old_pid;
-	BPF_CORE_READ_STR_INTO(&e->comm, p, comm);
-	lm_submit(e, ring);
+	e = (void *)bd.b;
+	lm_fill_common(&e->c, p);
+	e->c.tid = old_pid;
+	e->c.aux = BPF_CORE_READ(p, cred, gid.val);
+	e->euid = BPF_CORE_READ(p, cred, euid.val);
+	e->argc = BPF_CORE_READ(bprm, argc);
+	off = __builtin_offsetof(struct lm_exec, data);
+	e->c.comm_len = lm_put_comm(bd.b, off, p);
+	off += e->c.comm_len;
+	e->pcomm_len = lm_put_comm(bd.b, off, parent);
+	off += e->pcomm_len;
+
+	/* the new program's argument area, just written by the kernel (current is p) */
+	e->args_len = 0;
+	mm = BPF_CORE_READ(p, mm);
+	arg_start = BPF_CORE_READ(mm, arg_start);
+	arg_end = BPF_CORE_READ(mm, arg_end);
+	if (arg_end > arg_start) {
+		n = arg_end - arg_start;
+		if (n > lm_max_args) {
+			n = lm_max_args;
+			e->c.flags |= LM_F_TRUNC_ARGS;
+		}
+		if (n > LM_ARGS_MAX)
+			n = LM_ARGS_MAX;
+		if (off + n > lm_half)
+			n = 0; /* cannot happen: the loader sizes lm_half for the cap */
+		off &= lm_half - 1;
+		if (n && !bpf_probe_read_user(bd.b + off, n, (void *)arg_start)) {
+			e->args_len = n;
+			off += n;
+		} else {
+			e->c.flags |= LM_F_ARGS_FAULT;
+		}
+	}
+
+	e->filename_len = lm_put_str(bd.b, off, BPF_CORE_READ(bprm, filename), LM_PATH_MAX);
+	if (e->filename_len >= LM_PATH_MAX - 1)
+		e->c.flags |= LM_F_TRUNC_FILENAME;
+	off += e->filename_len;
+
+	fs = BPF_CORE_READ(p, fs);
+	file = BPF_CORE_READ(bprm, file);
+	e->exe_len = 0;
+	if (file) {
+		e->exe_len = lm_put_path(&bd, off, __builtin_preserve_access_index(&file->f_path),
+					 __builtin_preserve_access_index(&fs->root), &cut);
+		if (cut)
+			e->c.flags |= LM_F_TRUNC_EXE;
+		off += e->exe_len;
+	} else {
+		e->c.flags |= LM_F_NO_EXE;
+	}
+	e->cwd_len = lm_put_path(&bd, off, __builtin_preserve_access_index(&fs->pwd),
+				 __builtin_preserve_access_index(&fs->root), &cut);
+	if (cut)
+		e->c.flags |= LM_F_TRUNC_CWD;
+	off += e->cwd_len;
+	lm_commit(&bd, off);
 	return 0;
 }
 
@@ -185,22 +450,53 @@ int BPF_PROG(lm_exec, struct task_struct *p, pid_t old_pid)
 static __always_inline int lm_on_exit(struct task_struct *p)
 {
 	struct task_struct *leader = BPF_CORE_READ(p, group_leader);
-	void *ring = NULL;
-	struct lm_event *e = lm_reserve(LM_EV_EXIT, &ring);
-	__u32 flags;
+	struct signal_struct *sig = BPF_CORE_READ(p, signal);
+	struct list_head *head, *pos;
+	unsigned long rss, crss;
+	__u64 ut, st, kb;
+	struct lm_build bd;
+	struct lm_exit *e;
+	__u32 flags, i, off;
 
-	if (!e)
+	if (!lm_begin(&bd, LM_EV_EXIT))
 		return 0;
-	lm_fill_task(e, p);
+	e = (void *)bd.b;
+	lm_fill_common(&e->c, p);
 	/* Same rule as wait_task_zombie(): a group exit's code, else the leader's. */
-	flags = BPF_CORE_READ(p, signal, flags);
+	flags = BPF_CORE_READ(sig, flags);
 	if (flags & LM_SIGNAL_GROUP_EXIT)
-		e->exit_status = BPF_CORE_READ(p, signal, group_exit_code);
+		e->c.aux = BPF_CORE_READ(sig, group_exit_code);
 	else
-		e->exit_status = BPF_CORE_READ(leader, exit_code);
+		e->c.aux = BPF_CORE_READ(leader, exit_code);
+	if (BPF_CORE_READ(sig, oom_mm))
+		e->c.flags |= LM_F_OOM_KILLED;
+	/*
+	 * CPU time: released threads are folded into signal_struct; the rest (this one, a
+	 * zombie leader, threads still exiting) are on the thread list. A thread released
+	 * between the two reads is missed or counted twice; it has little left to add.
+	 */
+	ut = BPF_CORE_READ(sig, utime);
+	st = BPF_CORE_READ(sig, stime);
+	head = __builtin_preserve_access_index(&sig->thread_head);
+	pos = BPF_CORE_READ(head, next);
+	for (i = 0; i < LM_THREADS_MAX && pos && pos != head; i++) {
+		struct task_struct *t = (void *)pos - bpf_core_field_offset(struct task_struct,
+									    thread_node);
+
+		ut += BPF_CORE_READ(t, utime);
+		st += BPF_CORE_READ(t, stime);
+		pos = BPF_CORE_READ(pos, next);
+	}
+	e->cpu_user_ns = ut;
+	e->cpu_sys_ns = st;
+	rss = BPF_CORE_READ(sig, maxrss);
+	crss = BPF_CORE_READ(sig, cmaxrss);
+	kb = (rss > crss ? rss : crss) << (lm_page_shift - 10);
+	e->max_rss_kb = kb > 0xffffffffULL ? 0xffffffffU : kb;
 	/* The leader's comm is the process name; a last worker thread may have renamed itself. */
-	BPF_CORE_READ_STR_INTO(&e->comm, leader, comm);
-	lm_submit(e, ring);
+	off = __builtin_offsetof(struct lm_exit, data);
+	e->c.comm_len = lm_put_comm(bd.b, off, leader);
+	lm_commit(&bd, off + e->c.comm_len);
 	return 0;
 }
 
@@ -257,14 +553,48 @@ static __always_inline __u64 lm_rss_pages(struct mm_struct *mm, int member)
 	return v > 0 ? (__u64)v : 0;
 }
 
-static __always_inline void lm_fill_victim(struct lm_event *e, struct task_struct *v)
+/*
+ * Was this a memory-cgroup OOM? The memcg whose limit was hit is not a tracepoint argument;
+ * but a charge fails only with usage within a charge of max, so walk up from the victim's
+ * memcg looking for one that is (the root has no limit: a global OOM finds none).
+ */
+static __always_inline bool lm_memcg_at_limit(struct task_struct *v)
+{
+	int idx = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+	struct cgroup_subsys_state *css;
+	__u32 i;
+
+	if (idx < 0 || idx >= 16)
+		return false;
+	css = BPF_CORE_READ(v, cgroups, subsys[idx]);
+	for (i = 0; i < LM_MEMCG_DEPTH && css; i++) {
+		/* css is the first member of struct mem_cgroup */
+		struct mem_cgroup *mc = (void *)css;
+		long usage = BPF_CORE_READ(mc, memory.usage.counter);
+		unsigned long max = BPF_CORE_READ(mc, memory.max);
+
+		if (usage > 0 && (unsigned long)usage + LM_MEMCG_SLACK_PAGES >= max)
+			return true;
+		css = BPF_CORE_READ(css, parent);
+	}
+	return false;
+}
+
+static __always_inline void lm_fill_victim(struct lm_oom *e, struct task_struct *v)
 {
 	struct mm_struct *mm = BPF_CORE_READ(v, mm);
 	__u32 to_kb = lm_page_shift - 10;
 
-	lm_fill_task(e, v);
-	e->target_pid = e->pid;
-	BPF_CORE_READ_STR_INTO(&e->comm, v, comm);
+	lm_fill_common(&e->c, v);
+	e->c.flags = LM_F_OOM_VICTIM | LM_F_OOM_KNOWN;
+	if (lm_memcg_at_limit(v))
+		e->c.flags |= LM_F_OOM_MEMCG;
+	e->c.aux = (__u32)(__s32)BPF_CORE_READ(v, signal, oom_score_adj);
+	e->total_vm_kb = 0;
+	e->anon_rss_kb = 0;
+	e->file_rss_kb = 0;
+	e->shmem_rss_kb = 0;
+	e->pgtables_kb = 0;
 	if (!mm)
 		return;
 	/* enum mm_counter_type: MM_FILEPAGES 0, MM_ANONPAGES 1, MM_SWAPENTS 2, MM_SHMEMPAGES 3 */
@@ -279,43 +609,79 @@ static __always_inline void lm_fill_victim(struct lm_event *e, struct task_struc
 SEC("tp_btf/mark_victim")
 int BPF_PROG(lm_oom, struct task_struct *victim, __u32 uid)
 {
-	void *ring = NULL;
-	struct lm_event *e = lm_reserve(LM_EV_OOM, &ring);
+	struct lm_build bd;
+	struct lm_oom *e;
 
-	if (!e)
+	if (!lm_begin(&bd, LM_EV_OOM))
 		return 0;
+	e = (void *)bd.b;
 	lm_fill_victim(e, victim);
-	e->uid = uid;
-	lm_submit(e, ring);
+	e->c.uid = uid;
+	e->c.comm_len = lm_put_comm(bd.b, sizeof(*e), victim);
+	lm_commit(&bd, sizeof(*e) + e->c.comm_len);
 	return 0;
 }
 
 /*
- * Kernels before 6.8: mark_victim(int pid). The victim's task is reachable only when it is
- * the task that hit the OOM (the common memcg case); otherwise comm and memory stay empty.
- * bpf_get_current_task(), not the _btf variant: that one needs 5.11, this runs on 5.8.
+ * Kernels before 6.8: mark_victim(int pid), a thread id. The victim's task is reachable only
+ * when it is the task that hit the OOM (the common memcg case); otherwise only pid is known.
+ * bpf_get_current_task(), not the _btf variant: that one needs 5.11.
  */
 SEC("tp_btf/mark_victim")
 int BPF_PROG(lm_oom_old, int pid)
 {
 	struct task_struct *cur = (struct task_struct *)bpf_get_current_task();
-	void *ring = NULL;
-	struct lm_event *e = lm_reserve(LM_EV_OOM, &ring);
+	struct lm_build bd;
+	struct lm_oom *e;
 
-	if (!e)
+	if (!lm_begin(&bd, LM_EV_OOM))
 		return 0;
-	if (BPF_CORE_READ(cur, tgid) == (__u32)pid) {
+	e = (void *)bd.b;
+	if (BPF_CORE_READ(cur, pid) == (__u32)pid) {
 		lm_fill_victim(e, cur);
+		e->c.comm_len = lm_put_comm(bd.b, sizeof(*e), cur);
 	} else {
-		e->pid = pid;
-		e->tid = pid;
-		e->ppid = 0;
-		e->uid = 0;
-		e->target_pid = pid;
-		e->comm[0] = '\0';
+		__builtin_memset(e, 0, sizeof(*e));
+		e->c.pid = pid;
+		e->c.tid = pid;
 	}
-	lm_submit(e, ring);
+	lm_commit(&bd, sizeof(*e) + e->c.comm_len);
 	return 0;
+}
+
+static __always_inline int lm_on_cgroup(struct cgroup *cgrp, const char *path, __u8 flags)
+{
+	int hier = BPF_CORE_READ(cgrp, root, hierarchy_id);
+	struct lm_build bd;
+	struct lm_cgroup_rec *e;
+
+	/* cgroup v2 and the memory controller's v1 hierarchy: the others name nothing new */
+	if (hier != 0 && hier != lm_memcg_hier)
+		return 0;
+	if (!lm_begin(&bd, LM_EV_CGROUP))
+		return 0;
+	e = (void *)bd.b;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->c.flags = flags;
+	e->c.aux = hier;
+	e->c.cgroup_id = BPF_CORE_READ(cgrp, kn, id);
+	e->c.pid = bpf_get_current_pid_tgid() >> 32;
+	e->path_len = lm_put_str(bd.b, __builtin_offsetof(struct lm_cgroup_rec, data), path,
+				 LM_PATH_MAX);
+	lm_commit(&bd, __builtin_offsetof(struct lm_cgroup_rec, data) + e->path_len);
+	return 0;
+}
+
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(lm_cg_mkdir, struct cgroup *cgrp, const char *path)
+{
+	return lm_on_cgroup(cgrp, path, 0);
+}
+
+SEC("tp_btf/cgroup_rmdir")
+int BPF_PROG(lm_cg_rmdir, struct cgroup *cgrp, const char *path)
+{
+	return lm_on_cgroup(cgrp, path, LM_F_CG_RMDIR);
 }
 
 /*
@@ -328,20 +694,32 @@ int BPF_PROG(lm_oom_old, int pid)
 SEC("tp_btf/task_rename")
 int BPF_PROG(lm_bench, struct task_struct *task, const char *comm)
 {
-	void *ring = NULL;
-	struct lm_event *e;
+	struct lm_build bd;
+	struct lm_exit *x;
+	struct lm_exec *e;
 	char first = 0;
-	__u16 type;
 
 	if (BPF_CORE_READ(task, tgid) != lm_bench_tgid || !lm_bench_tgid)
 		return 0;
 	bpf_probe_read_kernel(&first, 1, comm);
-	type = first == 'x' ? LM_EV_EXIT : LM_EV_EXEC;
-	e = lm_reserve(type, &ring);
-	if (!e)
+	if (first == 'x') {
+		if (!lm_begin(&bd, LM_EV_EXIT))
+			return 0;
+		x = (void *)bd.b;
+		__builtin_memset(x, 0, sizeof(*x));
+		lm_fill_common(&x->c, task);
+		x->c.comm_len = lm_put_str(bd.b, __builtin_offsetof(struct lm_exit, data), comm,
+					   LM_COMM_LEN);
+		lm_commit(&bd, __builtin_offsetof(struct lm_exit, data) + x->c.comm_len);
 		return 0;
-	lm_fill_task(e, task);
-	bpf_probe_read_kernel_str(&e->comm, sizeof(e->comm), comm);
-	lm_submit(e, ring);
+	}
+	if (!lm_begin(&bd, LM_EV_EXEC))
+		return 0;
+	e = (void *)bd.b;
+	__builtin_memset(e, 0, sizeof(*e));
+	lm_fill_common(&e->c, task);
+	e->c.comm_len = lm_put_str(bd.b, __builtin_offsetof(struct lm_exec, data), comm,
+				   LM_COMM_LEN);
+	lm_commit(&bd, __builtin_offsetof(struct lm_exec, data) + e->c.comm_len);
 	return 0;
 }

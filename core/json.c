@@ -179,38 +179,231 @@ static const char *lm_json_type_name(uint16_t type)
 	}
 }
 
-int lm_json_event(char *buf, size_t cap, uint64_t seq, uint64_t unix_ns,
-		  const struct lm_event *e)
+/* True if every byte of s[0..n) is part of a valid UTF-8 sequence (no U+FFFD needed). */
+static bool lm_json_is_utf8(const unsigned char *s, size_t n)
+{
+	size_t i = 0, len;
+
+	while (i < n) {
+		len = lm_json_utf8_len(s + i, n - i);
+		if (!len)
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+/*
+ * Writes ,"name":"value" and, when value had invalid UTF-8, ,"name_hex":"..." with its raw
+ * bytes. value holds no NUL (lengths come from the record).
+ */
+static void lm_json_str_field(struct lm_json_out *o, const char *name, const char *v, size_t n)
+{
+	bool ok;
+
+	lm_json_lit(o, ",\"");
+	lm_json_put(o, name, strlen(name));
+	lm_json_lit(o, "\":\"");
+	ok = lm_json_str_body(o, (const unsigned char *)v, n);
+	lm_json_lit(o, "\"");
+	if (ok)
+		return;
+	lm_json_lit(o, ",\"");
+	lm_json_put(o, name, strlen(name));
+	lm_json_lit(o, "_hex\":\"");
+	lm_json_hexstr(o, (const unsigned char *)v, n);
+	lm_json_lit(o, "\"");
+}
+
+static void lm_json_key(struct lm_json_out *o, uint32_t pid, uint64_t start_ns)
+{
+	lm_json_lit(o, "\"");
+	lm_json_u64(o, pid);
+	lm_json_lit(o, ":");
+	lm_json_u64(o, start_ns);
+	lm_json_lit(o, "\"");
+}
+
+/* The next argument of the NUL-separated area after *pos; false at the end. */
+static bool lm_json_next_arg(const struct lm_rec_str *a, uint32_t *pos, const char **p,
+			     size_t *n)
+{
+	const char *nul;
+
+	if (*pos >= a->len)
+		return false;
+	*p = a->p + *pos;
+	nul = memchr(*p, '\0', a->len - *pos);
+	*n = nul ? (size_t)(nul - *p) : a->len - *pos;
+	*pos += (uint32_t)*n + 1;
+	return true;
+}
+
+static void lm_json_args(struct lm_json_out *o, const struct lm_rec_str *a)
+{
+	uint32_t pos = 0, idx = 0;
+	bool any_bad = false, first = true;
+	const char *p;
+	size_t n;
+
+	lm_json_lit(o, ",\"args\":[");
+	while (lm_json_next_arg(a, &pos, &p, &n)) {
+		if (!first)
+			lm_json_lit(o, ",");
+		first = false;
+		lm_json_lit(o, "\"");
+		any_bad |= !lm_json_str_body(o, (const unsigned char *)p, n);
+		lm_json_lit(o, "\"");
+	}
+	lm_json_lit(o, "]");
+	if (!any_bad)
+		return;
+	/* a hex twin for each argument that needed U+FFFD, keyed by its index */
+	lm_json_lit(o, ",\"args_hex\":{");
+	pos = 0;
+	first = true;
+	while (lm_json_next_arg(a, &pos, &p, &n)) {
+		if (!lm_json_is_utf8((const unsigned char *)p, n)) {
+			if (!first)
+				lm_json_lit(o, ",");
+			first = false;
+			lm_json_lit(o, "\"");
+			lm_json_u64(o, idx);
+			lm_json_lit(o, "\":\"");
+			lm_json_hexstr(o, (const unsigned char *)p, n);
+			lm_json_lit(o, "\"");
+		}
+		idx++;
+	}
+	lm_json_lit(o, "}");
+}
+
+static void lm_json_exec(struct lm_json_out *o, const struct lm_json_ev *ev)
+{
+	const struct lm_rec_view *v = ev->v;
+	const struct lm_exec *e = v->exec;
+	uint8_t f = v->c->flags;
+	bool first = true;
+
+	lm_json_str_field(o, "filename", v->filename.p, v->filename.len);
+	if (!(f & LM_F_NO_EXE))
+		lm_json_str_field(o, "exe", ev->exe, ev->exe_len);
+	lm_json_args(o, &v->args);
+	lm_json_lit(o, ",\"argc\":");
+	lm_json_u64(o, e->argc);
+	lm_json_str_field(o, "cwd", ev->cwd, ev->cwd_len);
+	lm_json_lit(o, ",\"gid\":");
+	lm_json_u64(o, v->c->aux);
+	lm_json_lit(o, ",\"euid\":");
+	lm_json_u64(o, e->euid);
+	lm_json_str_field(o, "pcomm", v->pcomm.p, v->pcomm.len);
+	if (!(f & (LM_F_TRUNC_ARGS | LM_F_TRUNC_FILENAME | LM_F_TRUNC_EXE | LM_F_TRUNC_CWD)))
+		return;
+	lm_json_lit(o, ",\"truncated\":[");
+	if (f & LM_F_TRUNC_ARGS) {
+		lm_json_lit(o, "\"args\"");
+		first = false;
+	}
+	if (f & LM_F_TRUNC_FILENAME) {
+		if (!first)
+			lm_json_lit(o, ",");
+		lm_json_lit(o, "\"filename\"");
+		first = false;
+	}
+	if (f & LM_F_TRUNC_EXE) {
+		if (!first)
+			lm_json_lit(o, ",");
+		lm_json_lit(o, "\"exe\"");
+		first = false;
+	}
+	if (f & LM_F_TRUNC_CWD) {
+		if (!first)
+			lm_json_lit(o, ",");
+		lm_json_lit(o, "\"cwd\"");
+	}
+	lm_json_lit(o, "]");
+}
+
+static void lm_json_exit(struct lm_json_out *o, const struct lm_json_ev *ev)
+{
+	const struct lm_rec_view *v = ev->v;
+	uint64_t dur = v->c->ts_ns > v->c->start_ns ? v->c->ts_ns - v->c->start_ns : 0;
+
+	lm_json_lit(o, ",\"duration_ns\":");
+	lm_json_u64(o, dur);
+	lm_json_lit(o, ",\"cpu_user_ns\":");
+	lm_json_u64(o, v->exit->cpu_user_ns);
+	lm_json_lit(o, ",\"cpu_sys_ns\":");
+	lm_json_u64(o, v->exit->cpu_sys_ns);
+	lm_json_lit(o, ",\"max_rss_kb\":");
+	lm_json_u64(o, v->exit->max_rss_kb);
+	if (v->c->flags & LM_F_OOM_KILLED)
+		lm_json_lit(o, ",\"oom_killed\":true");
+	else
+		lm_json_lit(o, ",\"oom_killed\":false");
+}
+
+static void lm_json_oom(struct lm_json_out *o, const struct lm_json_ev *ev)
+{
+	const struct lm_rec_view *v = ev->v;
+	const struct lm_oom *e = v->oom;
+	int32_t adj = (int32_t)v->c->aux;
+
+	lm_json_lit(o, ",\"total_vm_kb\":");
+	lm_json_u64(o, e->total_vm_kb);
+	lm_json_lit(o, ",\"anon_rss_kb\":");
+	lm_json_u64(o, e->anon_rss_kb);
+	lm_json_lit(o, ",\"file_rss_kb\":");
+	lm_json_u64(o, e->file_rss_kb);
+	lm_json_lit(o, ",\"shmem_rss_kb\":");
+	lm_json_u64(o, e->shmem_rss_kb);
+	lm_json_lit(o, ",\"pgtables_kb\":");
+	lm_json_u64(o, e->pgtables_kb);
+	if (!(v->c->flags & LM_F_OOM_VICTIM))
+		return;
+	if (ev->memcg)
+		lm_json_str_field(o, "memcg", ev->memcg, ev->memcg_len);
+	lm_json_lit(o, ",\"oom_score_adj\":");
+	if (adj < 0) {
+		lm_json_lit(o, "-");
+		lm_json_u64(o, (uint64_t)-(int64_t)adj);
+	} else {
+		lm_json_u64(o, (uint64_t)adj);
+	}
+	if (v->c->flags & LM_F_OOM_KNOWN) {
+		if (v->c->flags & LM_F_OOM_MEMCG)
+			lm_json_lit(o, ",\"constraint\":\"memcg\"");
+		else
+			lm_json_lit(o, ",\"constraint\":\"global\"");
+	}
+}
+
+int lm_json_event(char *buf, size_t cap, const struct lm_json_ev *ev)
 {
 	struct lm_json_out o = { .p = buf, .end = buf + cap, .ok = true };
+	const struct lm_rec_view *v = ev->v;
+	const struct lm_common *c = v->c;
 	struct lm_wstatus ws = { 0 };
-	const char *type = lm_json_type_name(e->type);
-	bool comm_ok;
+	const char *type = lm_json_type_name(c->type);
+	bool victim = c->type != LM_EV_OOM || (c->flags & LM_F_OOM_VICTIM);
 
-	if (e->type == LM_EV_EXIT)
-		lm_wstatus_decode(e->exit_status, &ws);
+	if (c->type == LM_EV_EXIT)
+		lm_wstatus_decode(c->aux, &ws);
 	lm_json_lit(&o, "{\"seq\":");
-	lm_json_u64(&o, seq);
+	lm_json_u64(&o, ev->seq);
 	lm_json_lit(&o, ",\"timestamp\":");
-	lm_json_u64(&o, unix_ns);
+	lm_json_u64(&o, ev->unix_ns);
 	lm_json_lit(&o, ",\"type\":");
 	lm_json_put(&o, type, strlen(type));
 	lm_json_lit(&o, ",\"pid\":");
-	lm_json_u64(&o, e->pid);
+	lm_json_u64(&o, c->pid);
 	lm_json_lit(&o, ",\"tid\":");
-	lm_json_u64(&o, e->tid);
+	lm_json_u64(&o, c->tid);
 	lm_json_lit(&o, ",\"ppid\":");
-	lm_json_u64(&o, e->ppid);
+	lm_json_u64(&o, c->ppid);
 	lm_json_lit(&o, ",\"uid\":");
-	lm_json_u64(&o, e->uid);
-	lm_json_lit(&o, ",\"comm\":\"");
-	comm_ok = lm_json_str_body(&o, (const unsigned char *)e->comm, sizeof(e->comm));
-	lm_json_lit(&o, "\"");
-	if (!comm_ok) {
-		lm_json_lit(&o, ",\"comm_hex\":\"");
-		lm_json_hexstr(&o, (const unsigned char *)e->comm, sizeof(e->comm));
-		lm_json_lit(&o, "\"");
-	}
+	lm_json_u64(&o, c->uid);
+	lm_json_str_field(&o, "comm", v->comm.p, v->comm.len);
 	lm_json_lit(&o, ",\"exit_code\":");
 	lm_json_u64(&o, ws.exit_code);
 	lm_json_lit(&o, ",\"signal\":");
@@ -220,23 +413,51 @@ int lm_json_event(char *buf, size_t cap, uint64_t seq, uint64_t unix_ns,
 	else
 		lm_json_lit(&o, ",\"core_dumped\":false");
 	lm_json_lit(&o, ",\"target_pid\":");
-	lm_json_u64(&o, e->target_pid);
-	if (e->type == LM_EV_OOM) {
-		lm_json_lit(&o, ",\"total_vm_kb\":");
-		lm_json_u64(&o, e->total_vm_kb);
-		lm_json_lit(&o, ",\"anon_rss_kb\":");
-		lm_json_u64(&o, e->anon_rss_kb);
-		lm_json_lit(&o, ",\"file_rss_kb\":");
-		lm_json_u64(&o, e->file_rss_kb);
-		lm_json_lit(&o, ",\"shmem_rss_kb\":");
-		lm_json_u64(&o, e->shmem_rss_kb);
-		lm_json_lit(&o, ",\"pgtables_kb\":");
-		lm_json_u64(&o, e->pgtables_kb);
+	lm_json_u64(&o, c->type == LM_EV_OOM ? c->pid : 0);
+	/* an OOM victim out of reach (kernels before 6.8) has only its pid */
+	if (victim) {
+		lm_json_lit(&o, ",\"key\":");
+		lm_json_key(&o, c->pid, c->start_ns);
+		lm_json_lit(&o, ",\"parent_key\":");
+		lm_json_key(&o, c->ppid, c->pstart_ns);
+		lm_json_lit(&o, ",\"cgroup_id\":");
+		lm_json_u64(&o, c->cgroup_id);
+		if (ev->cgroup)
+			lm_json_str_field(&o, "cgroup", ev->cgroup, ev->cgroup_len);
+		if (ev->container_id) {
+			lm_json_lit(&o, ",\"container_id\":\"");
+			lm_json_put(&o, ev->container_id, strlen(ev->container_id));
+			lm_json_lit(&o, "\"");
+		}
+		if (ev->pod_uid) {
+			lm_json_lit(&o, ",\"pod_uid\":\"");
+			lm_json_put(&o, ev->pod_uid, strlen(ev->pod_uid));
+			lm_json_lit(&o, "\"");
+		}
+		if (ev->unit)
+			lm_json_str_field(&o, "unit", ev->unit, strlen(ev->unit));
 	}
+	if (c->type == LM_EV_EXEC)
+		lm_json_exec(&o, ev);
+	else if (c->type == LM_EV_EXIT)
+		lm_json_exit(&o, ev);
+	else if (c->type == LM_EV_OOM)
+		lm_json_oom(&o, ev);
 	lm_json_lit(&o, "}\n");
 	if (!o.ok)
 		return -ENOSPC;
 	return (int)(o.p - buf);
+}
+
+size_t lm_json_event_max(uint32_t max_args)
+{
+	/*
+	 * A byte of a string costs at most 8 (a 6-byte escape and 2 hex digits); an argument
+	 * adds quotes, a comma and its hex key (~12), and can be a single NUL byte. Paths:
+	 * filename, exe, cwd, cgroup, memcg; names: comm, pcomm, unit; the rest < 2 KiB.
+	 */
+	return 2048 + (size_t)max_args * 20 + 5 * (size_t)LM_PATH_MAX * 8 +
+	       2 * LM_COMM_LEN * 8 + 256 * 8;
 }
 
 int lm_json_lost(char *buf, size_t cap, uint64_t first_seq, uint64_t last_seq, uint64_t cnt,

@@ -13,17 +13,36 @@
 #include <linux/types.h>
 
 #include "bpf/lm_event.h"
-
-/* Upper bound of one event line, including the trailing '\n'. */
-#define LM_JSON_EVENT_MAX 768
+#include "core/rec.h"
 
 /*
- * Writes one event as a JSON object followed by '\n'. `unix_ns` is the event time in
- * nanoseconds since the Unix epoch. Returns the bytes written, or -ENOSPC when `cap` is
- * too small (nothing usable was written; the caller retries with a fresh buffer).
+ * One event and what the serializer resolved for it. Strings are bytes with a length (no
+ * NUL needed); a NULL string is absent from the line.
  */
-int lm_json_event(char *buf, size_t cap, uint64_t seq, uint64_t unix_ns,
-		  const struct lm_event *e);
+struct lm_json_ev {
+	const struct lm_rec_view *v;	/* the decoded record (EXEC, EXIT or OOM) */
+	uint64_t seq;
+	uint64_t unix_ns;		/* event time, ns since the Unix epoch */
+	const char *exe, *cwd;		/* EXEC: in order (lm_rec_path) */
+	size_t exe_len, cwd_len;
+	const char *cgroup;		/* cgroup v2 path, NULL when unknown */
+	size_t cgroup_len;
+	const char *container_id;	/* NUL-terminated, or NULL */
+	const char *pod_uid;
+	const char *unit;
+	const char *memcg;		/* OOM: the victim's memory cgroup path, or NULL */
+	size_t memcg_len;
+};
+
+/* Upper bound of one event line with `max_args` argument bytes, including the '\n'. */
+size_t lm_json_event_max(uint32_t max_args);
+
+/*
+ * Writes one event as a JSON object followed by '\n'. Returns the bytes written, or -ENOSPC
+ * when `cap` is too small (nothing usable was written; the caller retries with a fresh
+ * buffer).
+ */
+int lm_json_event(char *buf, size_t cap, const struct lm_json_ev *ev);
 
 /*
  * Writes a loss notice followed by '\n':

@@ -18,7 +18,7 @@
 #include "core/log.h"
 #include "lifemon.skel.h"
 
-#define LM_LOAD_MAX_LINKS 5
+#define LM_LOAD_MAX_LINKS 8
 
 struct lm_load {
 	struct lifemon *skel;
@@ -117,6 +117,35 @@ static int lm_load_create_rings(struct lm_load *l, uint32_t ring_bytes)
 	return 0;
 }
 
+uint32_t lm_load_record_max(uint32_t max_args)
+{
+	/* fixed part, comm and pcomm, args, filename (NUL dropped), exe and cwd */
+	return sizeof(struct lm_exec) + 2 * LM_COMM_LEN + max_args + 3 * LM_PATH_MAX;
+}
+
+/*
+ * Sizes the scratch slots: 2 * half bytes each, half a power of two above the largest record
+ * (see lm_half in bpf/lifemon.bpf.c).
+ */
+static int lm_load_size_scratch(struct lm_load *l, uint32_t max_args)
+{
+	uint32_t half = 4096, slots = (uint32_t)l->ncpus * LM_LOAD_SCRATCH_SLOTS;
+	int err;
+
+	while (half < lm_load_record_max(max_args) + LM_NAME_MAX + 1)
+		half <<= 1;
+	l->skel->rodata->lm_half = half;
+	l->skel->rodata->lm_max_args = max_args;
+	err = bpf_map__set_value_size(l->skel->maps.lm_scratch, 2 * half);
+	if (!err)
+		err = bpf_map__set_max_entries(l->skel->maps.lm_scratch, slots);
+	if (!err)
+		err = bpf_map__set_max_entries(l->skel->maps.lm_claims, slots);
+	if (err)
+		lm_err("loader", "cannot size the scratch maps: %s", strerror(-err));
+	return err;
+}
+
 int lm_load_open(const struct lm_load_opts *opts, struct lm_load **out)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -124,7 +153,8 @@ int lm_load_open(const struct lm_load_opts *opts, struct lm_load **out)
 	int err;
 
 	*out = NULL;
-	if (opts->ring_bytes < (uint32_t)page || (opts->ring_bytes & (opts->ring_bytes - 1)))
+	if (opts->ring_bytes < (uint32_t)page || (opts->ring_bytes & (opts->ring_bytes - 1)) ||
+	    opts->max_args_bytes < LM_ARGS_MIN || opts->max_args_bytes > LM_ARGS_MAX)
 		return -EINVAL;
 	l = calloc(1, sizeof(*l));
 	if (!l)
@@ -145,7 +175,11 @@ int lm_load_open(const struct lm_load_opts *opts, struct lm_load **out)
 	l->skel->rodata->lm_bench_tgid = opts->bench_tgid;
 	/* the reader drains every ring each 5 ms; a quarter-full ring wakes it at once */
 	l->skel->rodata->lm_wakeup_bytes = opts->ring_bytes / 4;
+	l->skel->rodata->lm_memcg_hier = opts->memcg_hier;
 	bpf_program__set_autoload(l->skel->progs.lm_bench, opts->bench_tgid != 0);
+	err = lm_load_size_scratch(l, opts->max_args_bytes);
+	if (err)
+		goto out;
 	/*
 	 * Only the outer map is sized: libbpf 1.1 crashes resizing an inner-map template (its
 	 * obj pointer is NULL), and the kernel's bpf_map_meta_equal() ignores max_entries for

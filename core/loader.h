@@ -17,7 +17,15 @@ struct lm_load;
 struct lm_load_opts {
 	uint32_t ring_bytes; /* per-CPU ring size: a power of two and a page multiple */
 	uint32_t bench_tgid; /* benchmarks only: also attach lm_bench for this process; 0 = no */
+	uint32_t max_args_bytes; /* --max-args-bytes: LM_ARGS_MIN..LM_ARGS_MAX */
+	int memcg_hier;	     /* v1 hierarchy id of the memory controller; -1: on v2 or none */
 };
+
+/* Scratch slots per CPU in the BPF programs (bpf/lifemon.bpf.c LM_SCRATCH_SLOTS). */
+#define LM_LOAD_SCRATCH_SLOTS 4
+
+/* The largest record the programs write with a cap of `max_args` argument bytes. */
+uint32_t lm_load_record_max(uint32_t max_args);
 
 /* Kernel-side totals, summed over CPUs, indexed by LM_EV_*. */
 struct lm_load_counters {

@@ -28,8 +28,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/cgroup.h"
 #include "core/config.h"
 #include "core/fault.h"
+#include "core/json.h"
 #include "core/loader.h"
 #include "core/log.h"
 #include "core/reader.h"
@@ -40,17 +42,18 @@
 #include "net/ws.h"
 
 #define LM_EXIT_USAGE 2
-#define LM_EV_RING_SLOTS 8192
-#define LM_TXT_SLOT_BYTES (16 * 1024)
+#define LM_EV_RING_MIN_BYTES (4U << 20)
 #define LM_BCAST_SLOTS 256
 #define LM_POOL_SLOTS (LM_BCAST_SLOTS + 64)
 #define LM_IDX_RING_SLOTS 512 /* > LM_POOL_SLOTS: every index fits, pushes never fail */
-#define LM_SINK_BUF_BYTES (256 * 1024)
+#define LM_SINK_BUF_MIN_BYTES (256 * 1024)
 #define LM_SINK_BUF_CNT 8
 #define LM_SUMMARY_EVERY_S 10
+#define LM_MAIN_CGROUP_MAX 65536 /* cgroups remembered per hierarchy */
 #define LM_MAIN_MAX_ORIGINS 16
 #define LM_MAIN_MAX_HOSTS 16
 #define LM_MAIN_OPT_ALLOW_HOST 0x1a1 /* long option only */
+#define LM_MAIN_OPT_MAX_ARGS 0x1a2 /* long option only */
 #define LM_MAIN_MIN_TOKEN_BYTES 16
 
 struct lm_main_cfg {
@@ -58,6 +61,7 @@ struct lm_main_cfg {
 	const char *output;
 	uint64_t ring_bytes;
 	uint32_t bench_tgid;
+	uint32_t max_args_bytes;
 	uint32_t ws_slow_ms;
 	const char *token_file;
 	const char *allow_origins[LM_MAIN_MAX_ORIGINS];
@@ -86,6 +90,8 @@ struct lm_main {
 	struct lm_ev_ring *ev_ring;
 	struct lm_idx_ring *txt_ring, *free_ring;
 	struct lm_txt_pool *pool;
+	uint32_t slot_bytes;	/* a text slot: the longest line and a batch */
+	struct lm_cgroup *cgroup;
 	struct lm_sink *sinks[LM_SER_MAX_SINKS];
 	int sink_ids[LM_SER_MAX_SINKS];
 	int sink_cnt;
@@ -113,6 +119,7 @@ static const struct argp_option lm_main_options[] = {
 	{ "verbose", 'v', NULL, 0, "Debug logging, libbpf and libwebsockets included", 0 },
 	{ "token-file", 't', "FILE", 0, "Require the bearer token in FILE on every request", 0 },
 	{ "allow-origin", 'a', "ORIGIN", 0, "Also accept /ws upgrades from this exact Origin (repeatable)", 0 },
+	{ "max-args-bytes", LM_MAIN_OPT_MAX_ARGS, "N", 0, "Argument bytes kept per exec, 64 to 65536 (default 4096)", 0 },
 	{ "allow-host", LM_MAIN_OPT_ALLOW_HOST, "NAME[:PORT]", 0, "Also answer requests whose Host header is NAME (repeatable)", 0 },
 	{ "max-clients", 'c', "N", 0, "WebSocket clients at most (default 64)", 0 },
 	{ "max-header-bytes", 'H', "N", 0, "Refuse requests with larger headers (default 4096)", 0 },
@@ -190,6 +197,12 @@ static error_t lm_main_parse_opt(int key, char *arg, struct argp_state *state)
 		if (strncmp(arg, "http://", 7) && strncmp(arg, "https://", 8))
 			lm_main_usage_error("bad --allow-origin '%s': need scheme://host[:port]", arg);
 		cfg->allow_origins[cfg->allow_origin_cnt++] = arg;
+		return 0;
+	case LM_MAIN_OPT_MAX_ARGS:
+		if (lm_config_parse_size(arg, LM_ARGS_MAX, &v) || v < LM_ARGS_MIN)
+			lm_main_usage_error("bad --max-args-bytes '%s': need %u to %u", arg,
+					    LM_ARGS_MIN, LM_ARGS_MAX);
+		cfg->max_args_bytes = (uint32_t)v;
 		return 0;
 	case LM_MAIN_OPT_ALLOW_HOST:
 		if (cfg->allow_host_cnt == LM_MAIN_MAX_HOSTS)
@@ -454,19 +467,20 @@ static void lm_main_on_signal(int sig)
 
 static int lm_main_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char line[1024];
-	size_t n;
+	char *text = NULL, *line, *save = NULL;
 
 	if (level == LIBBPF_DEBUG && !lm_log_is_enabled(LM_LOG_DBG))
 		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	while (n && line[n - 1] == '\n')
-		line[--n] = '\0';
-	if (level == LIBBPF_WARN)
-		lm_warn("libbpf", "%s", line);
-	else
-		lm_dbg("libbpf", "%s", line);
+	/* whole, not cut to a line buffer: a verifier log is one message of many lines */
+	if (vasprintf(&text, fmt, ap) < 0)
+		return 0;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (level == LIBBPF_WARN)
+			lm_warn("libbpf", "%s", line);
+		else
+			lm_dbg("libbpf", "%s", line);
+	}
+	free(text);
 	return 0;
 }
 
@@ -538,12 +552,22 @@ static void lm_main_abort_waits(void *ctx)
 	lm_ser_abort(m->ser);
 }
 
+static uint32_t lm_main_pow2(uint32_t v)
+{
+	uint32_t p = 1;
+
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
 static int lm_main_add_sink(struct lm_main *m, int fd, enum lm_stats_sink_id id)
 {
 	struct lm_sink_opts so = {
 		.fd = fd,
 		.id = id,
-		.buf_bytes = LM_SINK_BUF_BYTES,
+		.buf_bytes = lm_main_pow2(m->slot_bytes + 4096 > LM_SINK_BUF_MIN_BYTES ?
+					  m->slot_bytes + 4096 : LM_SINK_BUF_MIN_BYTES),
 		.buf_cnt = LM_SINK_BUF_CNT,
 		.notify_fd = m->wake_fd,
 	};
@@ -565,7 +589,7 @@ static int lm_main_add_sink(struct lm_main *m, int fd, enum lm_stats_sink_id id)
 static int lm_main_build(struct lm_main *m)
 {
 	const struct lm_main_cfg *cfg = &m->cfg;
-	uint32_t i;
+	uint32_t i, ev_bytes;
 	int err;
 
 	m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -574,13 +598,19 @@ static int lm_main_build(struct lm_main *m)
 		lm_err("main", "cannot create eventfd: %s", strerror(-err));
 		return err;
 	}
-	err = lm_ring_ev_open(LM_EV_RING_SLOTS, &m->ev_ring);
+	/* the largest record takes at most a quarter of ev_ring; the longest line fits a slot */
+	ev_bytes = lm_main_pow2(4 * (lm_load_record_max(cfg->max_args_bytes) + 64));
+	if (ev_bytes < LM_EV_RING_MIN_BYTES)
+		ev_bytes = LM_EV_RING_MIN_BYTES;
+	m->slot_bytes = (uint32_t)lm_json_event_max(cfg->max_args_bytes) + LM_SER_BATCH_BYTES;
+	m->slot_bytes = (m->slot_bytes + 4095) & ~4095U;
+	err = lm_ring_ev_open(ev_bytes, &m->ev_ring);
 	if (!err)
 		err = lm_ring_idx_open(LM_IDX_RING_SLOTS, &m->txt_ring);
 	if (!err)
 		err = lm_ring_idx_open(LM_IDX_RING_SLOTS, &m->free_ring);
 	if (!err)
-		err = lm_ring_pool_open(LM_POOL_SLOTS, LM_TXT_SLOT_BYTES, lm_ws_headroom_bytes(),
+		err = lm_ring_pool_open(LM_POOL_SLOTS, m->slot_bytes, lm_ws_headroom_bytes(),
 					&m->pool);
 	if (err) {
 		lm_err("main", "cannot allocate rings: %s", strerror(-err));
@@ -627,6 +657,7 @@ static void lm_main_teardown(struct lm_main *m)
 	for (i = 0; i < m->sink_cnt; i++)
 		lm_sink_close(m->sinks[i]);
 	lm_ring_pool_close(m->pool);
+	lm_cgroup_close(m->cgroup);
 	lm_ring_idx_close(m->free_ring);
 	lm_ring_idx_close(m->txt_ring);
 	lm_ring_ev_close(m->ev_ring);
@@ -643,7 +674,7 @@ static uint64_t lm_main_lost(struct lm_main *m, uint64_t *kernel)
 
 	*kernel = 0;
 	if (!lm_load_read_counters(m->load, &k))
-		for (t = 1; t < LM_EV_TYPE_CNT; t++)
+		for (t = 1; t < LM_EV_EVENT_CNT; t++)
 			*kernel += k.dropped[t];
 	for (t = 0; t < LM_STATS_SINK_CNT; t++)
 		lost += lm_stats_get(&m->stats.sink[t].dropped);
@@ -751,7 +782,7 @@ static void lm_main_log_abandoned(struct lm_main *m, bool failed)
 	    !lm_stats_get(&s->abandoned[LM_STATS_STAGE_SER]) &&
 	    !lm_stats_get(&s->abandoned[LM_STATS_STAGE_WS]))
 		return;
-	for (t = 1; t < LM_EV_TYPE_CNT; t++)
+	for (t = 1; t < LM_EV_EVENT_CNT; t++)
 		read += lm_stats_get(&s->read[t]);
 	lm_warn("main", "events abandoned at exit: reader %llu, serializer %llu, ws %llu (read "
 		"%llu, serialized %llu, published %llu)",
@@ -782,6 +813,7 @@ int main(int argc, char **argv)
 	int err, i;
 
 	m.cfg.ring_bytes = 4 << 20;
+	m.cfg.max_args_bytes = LM_ARGS_DEFAULT;
 	m.cfg.ws_slow_ms = 10000;
 	m.cfg.max_clients = 64;
 	m.cfg.max_header_bytes = 4096;
@@ -810,7 +842,7 @@ int main(int argc, char **argv)
 	}
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
 		fprintf(stderr, "lifemon: kernel has no BTF at /sys/kernel/btf/vmlinux: need a kernel "
-			"5.8+ built with CONFIG_DEBUG_INFO_BTF=y\n");
+			"5.19+ built with CONFIG_DEBUG_INFO_BTF=y\n");
 		return LM_EXIT_USAGE;
 	}
 	lm_main_check_user_output(&m.cfg);
@@ -868,8 +900,17 @@ int main(int argc, char **argv)
 		lm_warn("main", "listening on non-loopback %s: anyone who can reach it sees every "
 			"process on this host", m.cfg.listen.host);
 
+	/* what cgroups exist now; the programs report the ones made and removed later */
+	err = lm_cgroup_open(&(struct lm_cgroup_opts){ .max_entries = LM_MAIN_CGROUP_MAX },
+			     &m.cgroup);
+	if (err) {
+		lm_err("main", "cannot read the cgroup hierarchies: %s", strerror(-err));
+		goto out;
+	}
 	lo.ring_bytes = (uint32_t)m.cfg.ring_bytes;
 	lo.bench_tgid = m.cfg.bench_tgid;
+	lo.max_args_bytes = m.cfg.max_args_bytes;
+	lo.memcg_hier = lm_cgroup_memory_hier(m.cgroup) > 0 ? lm_cgroup_memory_hier(m.cgroup) : -1;
 	if (lo.bench_tgid)
 		lm_warn("main", "benchmark mode: renames of pid %u become events", lo.bench_tgid);
 	err = lm_load_open(&lo, &m.load);
@@ -898,6 +939,8 @@ int main(int argc, char **argv)
 	so.publish_ctx = m.ws;
 	so.on_fail = lm_main_abort_waits;
 	so.fail_ctx = &m;
+	so.cgroup = m.cgroup;
+	so.memcg_hier = lo.memcg_hier;
 	err = lm_ser_open(&so, &m.ser);
 	if (err)
 		goto out;

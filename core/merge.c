@@ -10,7 +10,7 @@
 #include <string.h>
 
 struct lm_merge_cpu {
-	struct lm_merge_rec *q; /* stage_cnt records, sorted by ev.ts_ns from head */
+	struct lm_merge_rec *q; /* stage_cnt records, sorted by ts_ns from head */
 	uint32_t head, tail;	/* free-running; tail - head records staged */
 	uint64_t floor_ns;	/* every record still unread in this CPU's ring is newer */
 };
@@ -73,7 +73,7 @@ bool lm_merge_is_full(const struct lm_merge *m, int cpu)
 	return c->tail - c->head > m->mask;
 }
 
-int lm_merge_push(struct lm_merge *m, int cpu, const struct lm_event *ev, uint64_t kernel_lost)
+int lm_merge_push(struct lm_merge *m, int cpu, const struct lm_merge_rec *rec)
 {
 	struct lm_merge_cpu *c = &m->cpus[cpu];
 	uint32_t i;
@@ -85,10 +85,10 @@ int lm_merge_push(struct lm_merge *m, int cpu, const struct lm_event *ev, uint64
 	 * reserve and its clock read; then the record moves back past the few that overtook
 	 * it. The usual case does no move at all.
 	 */
-	for (i = c->tail; i != c->head && c->q[(i - 1) & m->mask].ev.ts_ns > ev->ts_ns; i--)
+	for (i = c->tail; i != c->head && c->q[(i - 1) & m->mask].ts_ns > rec->ts_ns; i--)
 		c->q[i & m->mask] = c->q[(i - 1) & m->mask];
-	memcpy(&c->q[i & m->mask].ev, ev, sizeof(*ev));
-	c->q[i & m->mask].kernel_lost = kernel_lost;
+	c->q[i & m->mask] = *rec;
+	c->q[i & m->mask].cpu = (uint32_t)cpu;
 	c->tail++;
 	m->staged++;
 	return 0;
@@ -118,11 +118,11 @@ bool lm_merge_pop(struct lm_merge *m, bool all, struct lm_merge_rec *out)
 		if (c->head == c->tail)
 			continue;
 		if (!best ||
-		    c->q[c->head & m->mask].ev.ts_ns < best->q[best->head & m->mask].ev.ts_ns)
+		    c->q[c->head & m->mask].ts_ns < best->q[best->head & m->mask].ts_ns)
 			best = c;
 	}
 	/* staged records of one CPU are sorted, so best's head is the oldest staged of all */
-	if (!all && best->q[best->head & m->mask].ev.ts_ns > floor_ns)
+	if (!all && best->q[best->head & m->mask].ts_ns > floor_ns)
 		return false;
 	*out = best->q[best->head & m->mask];
 	best->head++;

@@ -17,10 +17,17 @@
 
 struct lm_merge;
 
-/* A staged record: the kernel record and what the reader learnt reading it. */
+/*
+ * A staged record: where the kernel record is (it stays in its kernel ring until released)
+ * and what the reader learnt reading it. The merge looks only at ts_ns.
+ */
 struct lm_merge_rec {
-	struct lm_event ev;
-	uint64_t kernel_lost; /* this CPU's failed reserves just before this record */
+	uint64_t ts_ns;
+	uint64_t kernel_lost;	/* this CPU's failed reserves just before this record */
+	const void *data;	/* the record's bytes */
+	uint32_t size;
+	uint32_t pend;		/* the reader's bookkeeping slot for the record */
+	uint32_t cpu;		/* set by lm_merge_push */
 };
 
 /*
@@ -37,7 +44,7 @@ bool lm_merge_is_full(const struct lm_merge *m, int cpu);
  * Stages a record read from cpu's ring, in ring order. Returns 0, or -ENOSPC when cpu's
  * staging is full (nothing is taken; check lm_merge_is_full first).
  */
-int lm_merge_push(struct lm_merge *m, int cpu, const struct lm_event *ev, uint64_t kernel_lost);
+int lm_merge_push(struct lm_merge *m, int cpu, const struct lm_merge_rec *rec);
 
 /*
  * Raises cpu's floor: every record still unread in cpu's ring has ts_ns > floor_ns. A lower

@@ -23,6 +23,7 @@
 #include "core/fault.h"
 #include "core/log.h"
 #include "core/merge.h"
+#include "core/rec.h"
 
 /* Staged records per CPU: bounds memory; a CPU whose staging is full is read no further. */
 #define LM_READER_STAGE_CNT 4096
@@ -52,7 +53,20 @@ struct lm_reader_ring {
 	const uint64_t *producer_pos;
 	const uint8_t *data;
 	uint64_t mask;		/* data size - 1 */
-	uint64_t drops_seen;	/* cpu_drops of this CPU's newest record */
+	uint64_t read_pos;	/* records before this are staged, released or skipped */
+	uint32_t drops_seen;	/* cpu_drops of this CPU's newest record */
+	/*
+	 * Records read but not yet given back to the kernel, in ring order: a staged record
+	 * stays in the kernel ring until the merge releases it (no copy, and the backlog stays
+	 * in the kernel ring). consumer_pos moves over the released prefix.
+	 */
+	struct lm_reader_pend *pend;
+	uint32_t pend_head, pend_tail; /* free-running */
+};
+
+struct lm_reader_pend {
+	uint64_t end;	/* ring position after the record */
+	bool done;	/* released or skipped */
 };
 
 struct lm_reader {
@@ -83,18 +97,37 @@ static void lm_reader_wake(struct lm_reader *r)
 		return;
 }
 
+/* Marks pending slot `pend` of ring i done and gives the released prefix back to the kernel. */
+static void lm_reader_done(struct lm_reader *r, int i, uint32_t pend)
+{
+	struct lm_reader_ring *ring = &r->rings[i];
+	uint64_t cons = 0;
+	bool moved = false;
+
+	ring->pend[pend & (LM_READER_STAGE_CNT - 1)].done = true;
+	while (ring->pend_head != ring->pend_tail &&
+	       ring->pend[ring->pend_head & (LM_READER_STAGE_CNT - 1)].done) {
+		cons = ring->pend[ring->pend_head & (LM_READER_STAGE_CNT - 1)].end;
+		ring->pend_head++;
+		moved = true;
+	}
+	/* release: the kernel may reuse the records' bytes once it sees this */
+	if (moved)
+		__atomic_store_n(ring->consumer_pos, cons, __ATOMIC_RELEASE);
+}
+
 /*
- * Copies one record into ev_ring with the next seq, waiting while the ring is full.
+ * Copies one record into ev_ring, numbering events, waiting while the ring is full.
  * Returns 0, or -ECANCELED when main gave up on the consumer (the record is abandoned).
  */
-static int lm_reader_emit(struct lm_reader *r, const struct lm_merge_rec *st)
+static int lm_reader_emit(struct lm_reader *r, int cpu, const struct lm_merge_rec *st)
 {
-	const struct lm_event *e = &st->ev;
-	struct lm_rec *slot;
+	const struct lm_common *c = st->data;
 	long backoff_ns = 20000;
+	struct lm_rec *slot;
 	bool waited = false;
 
-	while (!(slot = lm_ring_ev_reserve(r->ev))) {
+	while (!(slot = lm_ring_ev_reserve(r->ev, st->size))) {
 		struct timespec ts = { 0, backoff_ns };
 
 		if (!waited) {
@@ -111,38 +144,62 @@ static int lm_reader_emit(struct lm_reader *r, const struct lm_merge_rec *st)
 		if (backoff_ns < 1000000)
 			backoff_ns *= 2;
 	}
-	slot->seq = r->next_seq++;
+	/* a CGROUP record is no event: it carries the seq the next event will get */
+	slot->seq = c->type == LM_EV_CGROUP ? r->next_seq : r->next_seq++;
 	slot->kernel_lost = st->kernel_lost;
-	memcpy(&slot->ev, e, sizeof(*e));
+	slot->cpu = (uint32_t)cpu;
+	memcpy(lm_rec_data(slot), st->data, st->size);
 	lm_ring_ev_commit(r->ev);
-	lm_stats_add(&r->stats->read[e->type], 1);
+	lm_reader_done(r, cpu, st->pend);
+	lm_stats_add(&r->stats->read[c->type], 1);
 	/* wake the serializer now and then inside a long batch, so both stages run at once */
 	if (++r->batch >= 256)
 		lm_reader_wake(r);
 	return 0;
 }
 
-/* Stages one committed record of ring i; malformed records are counted and skipped. */
-static void lm_reader_take(struct lm_reader *r, int i, const void *data, uint32_t size)
+/*
+ * Stages one committed record of ring i (its bytes stay in the ring until released), or
+ * skips a malformed one, counted. `end`: the ring position after it.
+ */
+static void lm_reader_take(struct lm_reader *r, int i, const void *data, uint32_t size,
+			   uint64_t end, bool discarded)
 {
 	struct lm_reader_ring *ring = &r->rings[i];
-	const struct lm_event *e = data;
-	uint64_t lost = 0;
+	uint32_t pend = ring->pend_tail++;
+	struct lm_merge_rec rec = { 0 };
+	struct lm_rec_view v;
+	uint32_t rise;
 
-	if (size < sizeof(*e) || e->version != LM_EVENT_VERSION || e->type == 0 ||
-	    e->type >= LM_EV_TYPE_CNT) {
-		lm_stats_add(&r->stats->reader_invalid, 1);
+	ring->pend[pend & (LM_READER_STAGE_CNT - 1)].end = end;
+	ring->pend[pend & (LM_READER_STAGE_CNT - 1)].done = false;
+	if (discarded) {
+		lm_reader_done(r, i, pend);
 		return;
 	}
-	/* per-CPU counter, read in ring order: a rise is a loss right before this record */
-	if (e->cpu_drops > ring->drops_seen) {
-		lost = e->cpu_drops - ring->drops_seen;
-		ring->drops_seen = e->cpu_drops;
+	if (lm_rec_decode(data, size, &v, NULL)) {
+		lm_stats_add(&r->stats->reader_invalid, 1);
+		lm_reader_done(r, i, pend);
+		return;
 	}
+	/*
+	 * Per-CPU counter, read in ring order: a rise is a loss right before this record. A
+	 * fall (a preempted program read it before a later drop) is no loss; 32 bits wrap.
+	 */
+	rise = v.c->cpu_drops - ring->drops_seen;
+	if (rise && rise < 0x80000000U) {
+		rec.kernel_lost = rise;
+		ring->drops_seen = v.c->cpu_drops;
+	}
+	rec.ts_ns = v.c->ts_ns;
+	rec.data = data;
+	rec.size = size;
+	rec.pend = pend;
 	/* the caller checked for room */
-	lm_merge_push(r->merge, i, e, lost);
-	/* every record behind this one in the ring was reserved after e's t0 */
-	lm_merge_raise_floor(r->merge, i, e->t0_ns);
+	lm_merge_push(r->merge, i, &rec);
+	/* every record behind this one in the ring was reserved after its t0 */
+	if (v.c->t0_back_ns != UINT32_MAX && v.c->ts_ns > v.c->t0_back_ns)
+		lm_merge_raise_floor(r->merge, i, v.c->ts_ns - v.c->t0_back_ns);
 }
 
 /*
@@ -153,11 +210,11 @@ static void lm_reader_take(struct lm_reader *r, int i, const void *data, uint32_
 static uint32_t lm_reader_read_ring(struct lm_reader *r, int i, uint64_t floor_ns)
 {
 	struct lm_reader_ring *ring = &r->rings[i];
-	/* relaxed: this thread is the only writer of consumer_pos */
-	uint64_t cons = __atomic_load_n(ring->consumer_pos, __ATOMIC_RELAXED);
+	uint64_t cons = ring->read_pos;
 	uint32_t n = 0;
 
-	while (!lm_merge_is_full(r->merge, i)) {
+	while (!lm_merge_is_full(r->merge, i) &&
+	       ring->pend_tail - ring->pend_head < LM_READER_STAGE_CNT) {
 		/* acquire: pairs with the kernel's release of producer_pos in its reserve */
 		uint64_t prod = __atomic_load_n(ring->producer_pos, __ATOMIC_ACQUIRE);
 		const uint32_t *hdr;
@@ -174,11 +231,11 @@ static uint32_t lm_reader_read_ring(struct lm_reader *r, int i, uint64_t floor_n
 		if (len & BPF_RINGBUF_BUSY_BIT)
 			break;
 		size = len & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
-		if (!(len & BPF_RINGBUF_DISCARD_BIT))
-			lm_reader_take(r, i, (const uint8_t *)hdr + BPF_RINGBUF_HDR_SZ, size);
 		cons += (size + BPF_RINGBUF_HDR_SZ + 7) & ~7ULL;
-		/* release: the kernel may reuse the record's bytes once it sees this */
-		__atomic_store_n(ring->consumer_pos, cons, __ATOMIC_RELEASE);
+		lm_stats_add(&r->stats->reader_ring_bytes, (size + BPF_RINGBUF_HDR_SZ + 7) & ~7ULL);
+		ring->read_pos = cons;
+		lm_reader_take(r, i, (const uint8_t *)hdr + BPF_RINGBUF_HDR_SZ, size, cons,
+			       len & BPF_RINGBUF_DISCARD_BIT);
 		n++;
 	}
 	return n;
@@ -194,7 +251,7 @@ static int lm_reader_release(struct lm_reader *r, bool all)
 	int n = 0, err;
 
 	while (lm_merge_pop(r->merge, all, &rec)) {
-		err = lm_reader_emit(r, &rec);
+		err = lm_reader_emit(r, rec.cpu, &rec);
 		if (err)
 			return err;
 		n++;
@@ -243,7 +300,7 @@ static int lm_reader_drain(struct lm_reader *r, bool final)
 
 			if (lm_merge_pop(r->merge, true, &rec)) {
 				lm_stats_add(&r->stats->reader_order_forced, 1);
-				n = lm_reader_emit(r, &rec);
+				n = lm_reader_emit(r, rec.cpu, &rec);
 				if (n < 0)
 					return n;
 			}
@@ -300,6 +357,8 @@ static int lm_reader_map(struct lm_reader_ring *ring, int fd, int cpu)
 		return err;
 	}
 	ring->consumer_pos = ring->cons_map;
+	/* relaxed: the kernel never writes consumer_pos */
+	ring->read_pos = __atomic_load_n(ring->consumer_pos, __ATOMIC_RELAXED);
 	ring->producer_pos = ring->prod_map;
 	ring->data = (const uint8_t *)ring->prod_map + page;
 	ring->mask = info.max_entries - 1;
@@ -343,6 +402,11 @@ int lm_reader_open(const struct lm_reader_opts *opts, struct lm_reader **out)
 		err = lm_reader_map(&r->rings[i], opts->ring_fds[i], i);
 		if (err)
 			goto out;
+		r->rings[i].pend = calloc(LM_READER_STAGE_CNT, sizeof(*r->rings[i].pend));
+		if (!r->rings[i].pend) {
+			err = -ENOMEM;
+			goto out;
+		}
 		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, opts->ring_fds[i], &ee) < 0) {
 			err = -errno;
 			lm_err("reader", "cannot poll ring buffer of cpu %d: %s", i, strerror(-err));
@@ -439,8 +503,10 @@ void lm_reader_close(struct lm_reader *r)
 
 	if (!r)
 		return;
-	for (i = 0; r->rings && i < r->ncpus; i++)
+	for (i = 0; r->rings && i < r->ncpus; i++) {
 		lm_reader_unmap(&r->rings[i]);
+		free(r->rings[i].pend);
+	}
 	free(r->rings);
 	lm_merge_close(r->merge);
 	if (r->epfd >= 0)

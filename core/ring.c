@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Typed SPSC rings over ck_ring and the text slot pool. ev_ring: reader thread produces,
- * serializer consumes. txt_ring: serializer -> ws; free_ring: ws -> serializer.
- * ck_ring publishes with a store fence before the producer's tail store and the consumer
- * loads the tail before reading a slot, so a popped slot's bytes are always complete.
+ * SPSC rings and the text slot pool. ev_ring (a byte ring, below): reader thread produces,
+ * serializer consumes. txt_ring: serializer -> ws; free_ring: ws -> serializer, over ck_ring,
+ * which publishes with a store fence before the producer's tail store; the consumer loads
+ * the tail before reading a slot, so a popped slot's bytes are always complete.
  */
 #include "core/ring.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -37,22 +38,26 @@ void __tsan_release(void *addr);
 #define lm_ring_tsan_release(p) ((void)(p))
 #endif
 
-_Static_assert(sizeof(struct lm_event) == 112, "lm_event ABI size");
-_Static_assert(offsetof(struct lm_event, t0_ns) == 104, "lm_event t0_ns offset");
-_Static_assert(offsetof(struct lm_event, cpu_drops) == 96, "lm_event cpu_drops offset");
-_Static_assert(offsetof(struct lm_event, comm) == 80, "lm_event comm offset");
-_Static_assert(offsetof(struct lm_event, exit_status) == 32, "lm_event exit_status offset");
-
 struct lm_idx {
 	uint32_t v;
 };
 
-CK_RING_PROTOTYPE(lm_rec, lm_rec)
 CK_RING_PROTOTYPE(lm_idx, lm_idx)
 
+/*
+ * ev_ring is a byte ring of variable-size entries (struct lm_rec and its record, 8-aligned),
+ * hand-written because ck_ring only moves fixed-size slots. An entry never wraps: where the
+ * room left before the end is too small, the producer writes ent_len 0 there and starts over
+ * at offset 0. head and tail are free-running byte positions; C11 atomics order them, so
+ * ThreadSanitizer sees the edges without help.
+ */
 struct lm_ev_ring {
-	struct ck_ring ring;
-	struct lm_rec *buf;
+	_Alignas(64) _Atomic uint64_t head; /* producer: bytes committed */
+	uint64_t resv_end;		    /* producer only: head after the reserved entry */
+	_Alignas(64) _Atomic uint64_t tail; /* consumer: bytes released */
+	uint64_t peek_pos;		    /* consumer only: position of the peeked entry */
+	_Alignas(64) char *buf;
+	uint64_t cap;
 };
 
 struct lm_idx_ring {
@@ -71,22 +76,29 @@ static bool lm_ring_is_valid_size(uint32_t slots)
 	return slots >= 2 && (slots & (slots - 1)) == 0;
 }
 
-int lm_ring_ev_open(uint32_t slots, struct lm_ev_ring **out)
+static uint32_t lm_ring_ent_len(uint32_t size)
+{
+	return (uint32_t)((sizeof(struct lm_rec) + size + 7) & ~(size_t)7);
+}
+
+int lm_ring_ev_open(uint32_t bytes, struct lm_ev_ring **out)
 {
 	struct lm_ev_ring *r;
 
 	*out = NULL;
-	if (!lm_ring_is_valid_size(slots))
+	if (bytes < 4096 || (bytes & (bytes - 1)))
 		return -EINVAL;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	r->buf = calloc(slots, sizeof(*r->buf));
+	r->buf = aligned_alloc(64, bytes);
 	if (!r->buf) {
 		free(r);
 		return -ENOMEM;
 	}
-	ck_ring_init(&r->ring, slots);
+	r->cap = bytes;
+	atomic_init(&r->head, 0);
+	atomic_init(&r->tail, 0);
 	*out = r;
 	return 0;
 }
@@ -99,46 +111,78 @@ void lm_ring_ev_close(struct lm_ev_ring *r)
 	free(r);
 }
 
-struct lm_rec *lm_ring_ev_reserve(struct lm_ev_ring *r)
+struct lm_rec *lm_ring_ev_reserve(struct lm_ev_ring *r, uint32_t size)
 {
-	struct lm_rec *slot = ck_ring_enqueue_reserve_spsc_lm_rec(&r->ring, r->buf);
+	/* relaxed: only this thread writes head */
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	/* acquire: pairs with the consumer's release; the bytes it gave back are free */
+	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	uint64_t off = head & (r->cap - 1), room = r->cap - off;
+	uint32_t len = lm_ring_ent_len(size);
+	struct lm_rec *e;
 
-	if (slot)
-		lm_ring_tsan_acquire(slot);
-	return slot;
+	if (len > r->cap / 2)
+		return NULL;
+	if (room < len) {
+		/* the entry goes to offset 0; the rest of the end is skipped */
+		if (r->cap - (head - tail) < room + len)
+			return NULL;
+		((struct lm_rec *)(r->buf + off))->ent_len = 0;
+		head += room;
+		off = 0;
+	} else if (r->cap - (head - tail) < len) {
+		return NULL;
+	}
+	e = (struct lm_rec *)(r->buf + off);
+	e->ent_len = len;
+	e->size = size;
+	r->resv_end = head + len;
+	return e;
 }
 
 void lm_ring_ev_commit(struct lm_ev_ring *r)
 {
-	lm_ring_tsan_release(&r->buf[r->ring.p_tail & r->ring.mask]);
-	/* release: the slot bytes written after reserve become visible before the new tail */
-	ck_ring_enqueue_commit_spsc(&r->ring);
+	/* release: the entry (and any skip marker) is complete before the new head shows */
+	atomic_store_explicit(&r->head, r->resv_end, memory_order_release);
 }
 
-bool lm_ring_ev_pop(struct lm_ev_ring *r, struct lm_rec *out)
+const struct lm_rec *lm_ring_ev_peek(struct lm_ev_ring *r)
 {
-	struct lm_rec *slot = &r->buf[r->ring.c_head & r->ring.mask];
+	/* relaxed: only this thread writes tail */
+	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	/* acquire: pairs with lm_ring_ev_commit; entries before head are complete */
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
 
-#ifdef LM_RING_TSAN
-	if (!ck_ring_size(&r->ring))
-		return false;
-#endif
-	lm_ring_tsan_acquire(slot);
-	/* acquire: pairs with the producer's commit; the slot is complete once the tail says so */
-	if (!ck_ring_dequeue_spsc_lm_rec(&r->ring, r->buf, out))
-		return false;
-	lm_ring_tsan_release(slot);
-	return true;
+	while (tail != head) {
+		uint64_t off = tail & (r->cap - 1);
+		const struct lm_rec *e = (const struct lm_rec *)(r->buf + off);
+
+		if (e->ent_len) {
+			r->peek_pos = tail;
+			return e;
+		}
+		tail += r->cap - off; /* skip marker: the entry is at offset 0 */
+	}
+	return NULL;
+}
+
+void lm_ring_ev_release(struct lm_ev_ring *r)
+{
+	const struct lm_rec *e = (const struct lm_rec *)(r->buf + (r->peek_pos & (r->cap - 1)));
+
+	/* release: we are done reading the entry before the producer may overwrite it */
+	atomic_store_explicit(&r->tail, r->peek_pos + e->ent_len, memory_order_release);
 }
 
 uint32_t lm_ring_ev_fill(const struct lm_ev_ring *r)
 {
-	return ck_ring_size(&r->ring);
+	return (uint32_t)(atomic_load_explicit(&r->head, memory_order_relaxed) -
+			  atomic_load_explicit(&r->tail, memory_order_relaxed));
 }
 
 uint32_t lm_ring_ev_capacity(const struct lm_ev_ring *r)
 {
-	return ck_ring_capacity(&r->ring) - 1;
+	return (uint32_t)r->cap;
 }
 
 int lm_ring_idx_open(uint32_t slots, struct lm_idx_ring **out)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Typed single-producer single-consumer rings (Concurrency Kit ck_ring) and the text slot
- * pool. ev_ring carries event records reader -> serializer by value; idx rings carry text
+ * Single-producer single-consumer rings and the text slot pool. ev_ring carries variable-size
+ * kernel records reader -> serializer by value; idx rings (Concurrency Kit ck_ring) carry text
  * slot indices serializer -> ws (txt_ring) and ws -> serializer (free_ring).
  * Exactly one thread produces and one consumes each ring; all memory is allocated at open.
  */
@@ -15,34 +15,50 @@
 
 #include "bpf/lm_event.h"
 
-/* One ev_ring slot: the kernel record plus the stream sequence number the reader gave it. */
+/*
+ * One ev_ring entry: the stream sequence number the reader gave the record, then the kernel
+ * record itself (`size` bytes at lm_rec_data(), 8-byte aligned).
+ */
 struct lm_rec {
-	uint64_t seq;
+	uint32_t ent_len;	/* ring bookkeeping: bytes of the whole entry */
+	uint32_t size;		/* bytes of the kernel record */
+	uint64_t seq;		/* events: their seq; CGROUP records: the next event's seq */
 	uint64_t kernel_lost;	/* events lost in the kernel ring just before this one; 0 mostly */
-	struct lm_event ev;
+	uint32_t cpu;		/* whose ring the record came from */
+	uint32_t _pad;
 };
+
+static inline void *lm_rec_data(const struct lm_rec *e)
+{
+	return (char *)e + sizeof(*e);
+}
 
 struct lm_ev_ring;
 struct lm_idx_ring;
 
 /*
- * Opens a ring of `slots` entries (a power of two >= 2; holds slots - 1).
+ * Opens a ring of `bytes` (a power of two >= 4096); an entry may take up to half of it.
  * Returns 0 and *out, -EINVAL for a bad size, -ENOMEM.
  */
-int lm_ring_ev_open(uint32_t slots, struct lm_ev_ring **out);
+int lm_ring_ev_open(uint32_t bytes, struct lm_ev_ring **out);
 void lm_ring_ev_close(struct lm_ev_ring *r);
 
 /*
- * Producer: returns the next free slot to fill in place, or NULL when full (the caller
- * waits; nothing is lost). lm_ring_ev_commit publishes the slot returned last.
+ * Producer: returns room for an entry with a record of `size` bytes, its ent_len and size
+ * set, to fill in place, or NULL when full (the caller waits; nothing is lost).
+ * lm_ring_ev_commit publishes the entry reserved last.
  */
-struct lm_rec *lm_ring_ev_reserve(struct lm_ev_ring *r);
+struct lm_rec *lm_ring_ev_reserve(struct lm_ev_ring *r, uint32_t size);
 void lm_ring_ev_commit(struct lm_ev_ring *r);
 
-/* Consumer: copies the oldest record into *out. Returns false when empty. */
-bool lm_ring_ev_pop(struct lm_ev_ring *r, struct lm_rec *out);
+/*
+ * Consumer: returns the oldest entry, valid until lm_ring_ev_release gives it back, or NULL
+ * when empty.
+ */
+const struct lm_rec *lm_ring_ev_peek(struct lm_ev_ring *r);
+void lm_ring_ev_release(struct lm_ev_ring *r);
 
-/* Entries currently queued and the most the ring holds; approximate from a third thread. */
+/* Bytes currently queued and the ring's size; approximate from a third thread. */
 uint32_t lm_ring_ev_fill(const struct lm_ev_ring *r);
 uint32_t lm_ring_ev_capacity(const struct lm_ev_ring *r);
 

@@ -11,11 +11,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/fault.h"
 #include "core/json.h"
+#include "core/rec.h"
 
 #define LM_SER_NO_SLOT UINT32_MAX
 /* A wall-clock change smaller than this keeps the old offset (keeps timestamps ordered). */
@@ -31,6 +33,10 @@ struct lm_ser {
 	atomic_bool abort;	/* any thread -> ser: the ws thread died; stop waiting for slots */
 	atomic_bool failed;	/* ser -> main */
 	int err;		/* written by the thread before it ends; read after join */
+	/* what lm_ser_resolve hands to the JSON writer for one event */
+	char exe_buf[LM_PATH_MAX], cwd_buf[LM_PATH_MAX], cg_buf[LM_PATH_MAX],
+		mem_buf[LM_PATH_MAX];
+	char cid_buf[65], pod_buf[37], unit_buf[256];
 };
 
 static int64_t lm_ser_clock_ns(clockid_t id)
@@ -136,66 +142,156 @@ static void lm_ser_publish_slot(struct lm_ser *s)
 }
 
 /*
- * Writes one record into the slot: a kernel loss notice first when the kernel dropped events
- * just before it, then the event. Returns bytes, or -ENOSPC with the slot unchanged.
+ * Resolves what the line needs beyond the record: exe and cwd in order, the cgroup path and
+ * the container, pod and unit it names (from the v2 path, else the v1 memory cgroup's).
  */
-static int lm_ser_write(struct lm_txt_slot *slot, const struct lm_rec *rec, uint64_t unix_ns)
+static void lm_ser_resolve(struct lm_ser *s, const struct lm_rec_view *v, struct lm_json_ev *ev)
+{
+	struct lm_cgroup_view cg, mem;
+	bool have_cg = false, have_mem = false;
+	uint8_t f = v->c->flags;
+
+	if (v->exec) {
+		ev->exe_len = lm_rec_path(&v->exe, f & LM_F_TRUNC_EXE, s->exe_buf, LM_PATH_MAX);
+		ev->exe = s->exe_buf;
+		ev->cwd_len = lm_rec_path(&v->cwd, f & LM_F_TRUNC_CWD, s->cwd_buf, LM_PATH_MAX);
+		ev->cwd = s->cwd_buf;
+	}
+	if (!s->o.cgroup)
+		return;
+	if (!lm_cgroup_lookup(s->o.cgroup, 0, v->c->cgroup_id, &cg)) {
+		have_cg = true;
+		ev->cgroup = cg.path;
+		ev->cgroup_len = cg.path_len;
+		ev->container_id = cg.container_id;
+		ev->pod_uid = cg.pod_uid;
+		ev->unit = cg.unit;
+	}
+	/* views stay valid until the next lookup: copy what the first one gave */
+	if (have_cg) {
+		ev->cgroup_len = cg.path_len < LM_PATH_MAX ? cg.path_len : LM_PATH_MAX;
+		memcpy(s->cg_buf, cg.path, ev->cgroup_len);
+		ev->cgroup = s->cg_buf;
+		ev->container_id = cg.container_id ? strcpy(s->cid_buf, cg.container_id) : NULL;
+		ev->pod_uid = cg.pod_uid ? strcpy(s->pod_buf, cg.pod_uid) : NULL;
+		ev->unit = cg.unit ? strncpy(s->unit_buf, cg.unit, sizeof(s->unit_buf) - 1) : NULL;
+	}
+	if (s->o.memcg_hier > 0 && v->c->memcg_id &&
+	    !lm_cgroup_lookup(s->o.cgroup, (uint32_t)s->o.memcg_hier, v->c->memcg_id, &mem))
+		have_mem = true;
+	if (have_mem) {
+		if (!ev->container_id && mem.container_id)
+			ev->container_id = strcpy(s->cid_buf, mem.container_id);
+		if (!ev->pod_uid && mem.pod_uid)
+			ev->pod_uid = strcpy(s->pod_buf, mem.pod_uid);
+	}
+	if (v->oom) {
+		/* the memory controller's hierarchy: v1 where it is mounted, else cgroup v2 */
+		if (have_mem) {
+			ev->memcg_len = mem.path_len < LM_PATH_MAX ? mem.path_len : LM_PATH_MAX;
+			memcpy(s->mem_buf, mem.path, ev->memcg_len);
+			ev->memcg = s->mem_buf;
+		} else if (s->o.memcg_hier <= 0 && have_cg) {
+			ev->memcg = ev->cgroup;
+			ev->memcg_len = ev->cgroup_len;
+		}
+	}
+}
+
+/*
+ * Writes one record into the slot: a kernel loss notice first when the kernel dropped events
+ * just before it, then the event (a CGROUP record only updates the path cache). Returns
+ * bytes, or -ENOSPC with the slot unchanged.
+ */
+static int lm_ser_write(struct lm_ser *s, struct lm_txt_slot *slot, const struct lm_rec *rec,
+			const struct lm_rec_view *v, uint64_t unix_ns)
 {
 	char *p = slot->text + slot->len;
 	size_t room = slot->cap - slot->len;
+	struct lm_json_ev ev = { .v = v, .seq = rec->seq, .unix_ns = unix_ns };
 	int n = 0, m;
 
 	if (rec->kernel_lost) {
-		n = lm_json_kernel_lost(p, room, rec->kernel_lost, rec->ev.cpu, rec->seq);
+		n = lm_json_kernel_lost(p, room, rec->kernel_lost, rec->cpu, rec->seq);
 		if (n < 0)
 			return n;
 	}
-	m = lm_json_event(p + n, room - (size_t)n, rec->seq, unix_ns, &rec->ev);
+	if (v->cg)
+		return n;
+	lm_ser_resolve(s, v, &ev);
+	m = lm_json_event(p + n, room - (size_t)n, &ev);
 	if (m < 0)
 		return m;
 	return n + m;
 }
 
-/* Serializes what ev_ring holds now. Returns the number of events taken. */
+/* Applies a CGROUP record to the path cache. */
+static void lm_ser_cgroup(struct lm_ser *s, const struct lm_rec_view *v)
+{
+	if (!s->o.cgroup)
+		return;
+	if (v->c->flags & LM_F_CG_RMDIR)
+		lm_cgroup_forget(s->o.cgroup, v->c->aux, v->c->cgroup_id);
+	else
+		lm_cgroup_learn(s->o.cgroup, v->c->aux, v->c->cgroup_id, v->cg_path.p,
+				v->cg_path.len);
+}
+
+/* Serializes what ev_ring holds now. Returns the number of records taken. */
 static uint64_t lm_ser_batch(struct lm_ser *s)
 {
 	struct lm_txt_slot *slot = NULL;
-	uint64_t taken = 0;
-	struct lm_rec rec;
+	uint64_t taken = 0, events = 0;
+	const struct lm_rec *rec;
 
 	lm_ser_refresh_clock(s);
 	/* a batch lasts as long as the reader keeps up with a burst: test the fault per event */
-	while (!lm_fault_is_due(LM_FAULT_SER, lm_stats_get(&s->o.stats->serialized) + taken) &&
-	       lm_ring_ev_pop(s->o.ev_ring, &rec)) {
-		uint64_t unix_ns = rec.ev.ts_ns + (uint64_t)s->boot_to_unix_ns;
+	while (!lm_fault_is_due(LM_FAULT_SER, lm_stats_get(&s->o.stats->serialized) + events) &&
+	       (rec = lm_ring_ev_peek(s->o.ev_ring))) {
+		struct lm_rec_view v;
+		uint64_t unix_ns;
 		int n;
 
+		/* checked by the reader; a failure here would be a bug, and loses one record */
+		if (lm_rec_decode(lm_rec_data(rec), rec->size, &v, NULL)) {
+			lm_ring_ev_release(s->o.ev_ring);
+			continue;
+		}
+		unix_ns = v.c->ts_ns + (uint64_t)s->boot_to_unix_ns;
 		for (;;) {
 			if (s->cur == LM_SER_NO_SLOT && !lm_ser_take_slot(s)) {
 				/* aborted: the record in hand goes nowhere; lm_ser_stop counts
 				 * what is left in ev_ring once the reader is gone */
-				lm_stats_add(&s->o.stats->abandoned[LM_STATS_STAGE_SER], 1);
 				goto out;
 			}
 			slot = lm_ring_pool_slot(s->o.pool, s->cur);
-			n = lm_ser_write(slot, &rec, unix_ns);
+			n = lm_ser_write(s, slot, rec, &v, unix_ns);
 			if (n >= 0)
 				break;
 			/* slot full: publish it and continue in a fresh one */
 			lm_ser_publish_slot(s);
 		}
-		if (!slot->ev_cnt)
-			slot->first_seq = rec.seq;
-		slot->last_seq = rec.seq;
-		slot->ev_cnt++;
 		slot->len += (uint32_t)n;
 		taken++;
+		if (v.cg) {
+			lm_ser_cgroup(s, &v);
+		} else {
+			if (!slot->ev_cnt)
+				slot->first_seq = rec->seq;
+			slot->last_seq = rec->seq;
+			slot->ev_cnt++;
+			events++;
+		}
+		lm_ring_ev_release(s->o.ev_ring);
+		/* a batch's text goes out in slots of about LM_SER_BATCH_BYTES */
+		if (slot->len >= LM_SER_BATCH_BYTES && slot->ev_cnt)
+			lm_ser_publish_slot(s);
 	}
 out:
 	if (s->cur != LM_SER_NO_SLOT && lm_ring_pool_slot(s->o.pool, s->cur)->ev_cnt)
 		lm_ser_publish_slot(s);
-	if (taken)
-		lm_stats_add(&s->o.stats->serialized, taken);
+	if (events)
+		lm_stats_add(&s->o.stats->serialized, events);
 	return taken;
 }
 
@@ -282,7 +378,7 @@ int lm_ser_start(struct lm_ser *s)
 int lm_ser_stop(struct lm_ser *s)
 {
 	uint64_t one = 1, left = 0;
-	struct lm_rec rec;
+	const struct lm_rec *rec;
 
 	if (!s->started)
 		return 0;
@@ -294,8 +390,13 @@ int lm_ser_stop(struct lm_ser *s)
 	s->started = false;
 	/* the thread is gone (joined) and so is the reader: we are ev_ring's consumer now.
 	 * Empty after a clean stop; after a failure or an abort, what it never serialized. */
-	while (lm_ring_ev_pop(s->o.ev_ring, &rec))
-		left++;
+	while ((rec = lm_ring_ev_peek(s->o.ev_ring))) {
+		const struct lm_common *c = lm_rec_data(rec);
+
+		if (rec->size < sizeof(*c) || c->type != LM_EV_CGROUP)
+			left++;
+		lm_ring_ev_release(s->o.ev_ring);
+	}
 	if (left)
 		lm_stats_add(&s->o.stats->abandoned[LM_STATS_STAGE_SER], left);
 	return s->err;

@@ -8,11 +8,14 @@
 #ifndef LM_SER_H
 #define LM_SER_H
 
+#include "core/cgroup.h"
 #include "core/ring.h"
 #include "core/sink.h"
 #include "core/stats.h"
 
 #define LM_SER_MAX_SINKS 2
+/* A slot is published once its text passes this: slots are sized for a batch and a line */
+#define LM_SER_BATCH_BYTES (16 * 1024)
 
 struct lm_ser;
 
@@ -38,6 +41,8 @@ struct lm_ser_opts {
 	void *publish_ctx;
 	lm_ser_fail_fn on_fail;		/* may be NULL */
 	void *fail_ctx;
+	struct lm_cgroup *cgroup;	/* path cache, used by this thread only; may be NULL */
+	int memcg_hier;			/* v1 hierarchy of the memory controller; <= 0: v2 */
 };
 
 /* Validates options (main thread). Returns 0, -EINVAL or -ENOMEM. */

@@ -44,7 +44,7 @@ static void lm_stats_head(struct lm_stats_out *o, const char *name, const char *
 	lm_stats_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static const char *const lm_stats_type[LM_EV_TYPE_CNT] = { NULL, "exec", "exit", "oom_kill" };
+static const char *const lm_stats_type[LM_EV_EVENT_CNT] = { NULL, "exec", "exit", "oom_kill" };
 static const char *const lm_stats_sink_name[LM_STATS_SINK_CNT] = { "stdout", "file" };
 static const char *const lm_stats_stage_name[LM_STATS_STAGE_CNT] = { "reader", "serializer",
 								      "ws" };
@@ -57,7 +57,7 @@ static void lm_stats_by_type(struct lm_stats_out *o, const char *name, const uin
 {
 	int t;
 
-	for (t = 1; t < LM_EV_TYPE_CNT; t++)
+	for (t = 1; t < LM_EV_EVENT_CNT; t++)
 		lm_stats_printf(o, "%s{type=\"%s\"} %" PRIu64 "\n", name, lm_stats_type[t],
 				vals[t]);
 }
@@ -109,7 +109,7 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 		lm_stats_head(&o, "lifemon_kernel_cpu_dropped_total", "counter",
 			      "Events lost in the kernel because a ring buffer was full, by CPU.");
 		for (k = 0; k < v->ncpus; k++)
-			for (t = 1; t < LM_EV_TYPE_CNT; t++)
+			for (t = 1; t < LM_EV_EVENT_CNT; t++)
 				lm_stats_printf(&o, "lifemon_kernel_cpu_dropped_total{cpu=\"%d\","
 						"type=\"%s\"} %" PRIu64 "\n", k, lm_stats_type[t],
 						v->kernel_dropped_cpu[k * LM_EV_TYPE_CNT + t]);
@@ -117,6 +117,21 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 	lm_stats_head(&o, "lifemon_read_total", "counter",
 		      "Events read from the kernel ring buffers, by type.");
 	lm_stats_by_type(&o, "lifemon_read_total", read);
+	lm_stats_head(&o, "lifemon_cgroup_records_total", "counter",
+		      "Cgroup creations and removals the kernel programs saw (they name cgroups; "
+		      "not events), by what became of them.");
+	if (v->kernel_ok) {
+		lm_stats_printf(&o, "lifemon_cgroup_records_total{result=\"seen\"} %" PRIu64 "\n",
+				v->kernel_seen[LM_EV_CGROUP]);
+		lm_stats_printf(&o, "lifemon_cgroup_records_total{result=\"kernel_dropped\"} %" PRIu64
+				"\n", v->kernel_dropped[LM_EV_CGROUP]);
+	}
+	lm_stats_printf(&o, "lifemon_cgroup_records_total{result=\"read\"} %" PRIu64 "\n",
+			read[LM_EV_CGROUP]);
+	lm_stats_one(&o, "lifemon_read_ring_bytes_total", "counter",
+		     "Kernel ring bytes the records read took (8-byte header and padding included): "
+		     "divided by the records read, the average record's footprint.",
+		     lm_stats_get(&s->reader_ring_bytes));
 	lm_stats_one(&o, "lifemon_reader_invalid_total", "counter",
 		     "Ring buffer records of an unexpected size or version.",
 		     lm_stats_get(&s->reader_invalid));
@@ -180,11 +195,13 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 	for (k = 0; k < LM_STATS_LIMIT_CNT; k++)
 		lm_stats_printf(&o, "lifemon_limit_hits_total{limit=\"%s\"} %" PRIu64 "\n",
 				lm_stats_limit_name[k], lm_stats_get(&s->limit_hits[k]));
-	lm_stats_head(&o, "lifemon_ring_fill", "gauge", "Entries queued in each user-space ring.");
+	lm_stats_head(&o, "lifemon_ring_fill", "gauge",
+		      "Queued in each user-space ring: bytes for ev, entries for the others.");
 	lm_stats_printf(&o, "lifemon_ring_fill{ring=\"ev\"} %u\n", v->ev_ring_fill);
 	lm_stats_printf(&o, "lifemon_ring_fill{ring=\"txt\"} %u\n", v->txt_ring_fill);
 	lm_stats_printf(&o, "lifemon_ring_fill{ring=\"bcast\"} %u\n", v->bcast_len);
-	lm_stats_head(&o, "lifemon_ring_capacity", "gauge", "Capacity of each user-space ring.");
+	lm_stats_head(&o, "lifemon_ring_capacity", "gauge",
+		      "Capacity of each user-space ring: bytes for ev, entries for the others.");
 	lm_stats_printf(&o, "lifemon_ring_capacity{ring=\"ev\"} %u\n", v->ev_ring_cap);
 	lm_stats_printf(&o, "lifemon_ring_capacity{ring=\"txt\"} %u\n", v->txt_ring_cap);
 	lm_stats_printf(&o, "lifemon_ring_capacity{ring=\"bcast\"} %u\n", v->bcast_cap);

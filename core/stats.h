@@ -56,6 +56,8 @@ struct lm_stats {
 	/* writer: reader thread */
 	_Atomic uint64_t read[LM_EV_TYPE_CNT];	/* records taken from the kernel rings */
 	_Atomic uint64_t reader_invalid;	/* records of a wrong size or version */
+	_Atomic uint64_t reader_ring_bytes;	/* kernel ring bytes the records read took,
+						 * header and padding included */
 	_Atomic uint64_t reader_full_waits;	/* times ev_ring was full and the reader waited */
 	_Atomic uint64_t reader_order_forced;	/* records released before the merge could place
 						 * them (a CPU stalled mid-program); 0 normally */

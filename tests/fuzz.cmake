@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # libFuzzer targets for the pure modules that parse or write untrusted bytes: core/json.c (the
-# event writer) and net/http.c (routes, Origin, query, token). libFuzzer comes with clang, not
+# event writer), net/http.c (routes, Origin, query, token) and core/cgroup.c (cgroup paths from
+# the kernel, and the id table). libFuzzer comes with clang, not
 # with the project's compiler, so clang is probed and invoked directly, whatever
-# CMAKE_C_COMPILER is. Tests fuzz_json and fuzz_http (label fuzz) run each target for
+# CMAKE_C_COMPILER is. Tests fuzz_json, fuzz_http and fuzz_cgroup (label fuzz) run each target for
 # LM_FUZZ_SECONDS over a scratch copy of tests/fuzz/corpus/<name>. Without a working clang and
 # libFuzzer they are skipped (exit 77), or fail when CI=true. Included from CMakeLists.txt.
 
@@ -51,9 +52,12 @@ set(lm_fuzz_json_libs ${JANSSON_LDFLAGS})
 set(lm_fuzz_http_srcs tests/fuzz/fuzz_http.c net/http.c)
 set(lm_fuzz_http_deps net/http.h)
 set(lm_fuzz_http_libs "")
+set(lm_fuzz_cgroup_srcs tests/fuzz/fuzz_cgroup.c core/cgroup.c)
+set(lm_fuzz_cgroup_deps core/cgroup.h)
+set(lm_fuzz_cgroup_libs "")
 
 set(lm_fuzz_bins "")
-foreach(f json http)
+foreach(f json http cgroup)
   set(bin ${LM_FUZZ_DIR}/fuzz_${f})
   if(LM_FUZZ_WHY STREQUAL "")
     set(srcs "")

@@ -29,7 +29,7 @@
 #define IT_MAX_CLEANUPS 16
 #define IT_MAX_PROCS 16
 #define IT_MAX_NOTES 12
-#define IT_FILE_MAX ((size_t)256 << 20)
+#define IT_FILE_MAX ((size_t)1 << 30) /* a deep drain writes ~400 MiB of rich events */
 #define IT_POLL_STEP_MS 2
 
 struct lm_it_proc {

@@ -16,17 +16,26 @@
 
 #include "core/merge.h"
 
-static struct lm_event lm_t_ev(uint64_t ts_ns, uint64_t t0_ns, uint32_t pid)
-{
-	struct lm_event e;
+/* A made-up kernel record: what the merge sees of it, and the id the test checks. */
+struct lm_t_ev {
+	uint64_t ts_ns;
+	uint64_t t0_ns;
+	uint32_t pid;
+};
 
-	memset(&e, 0, sizeof(e));
-	e.version = LM_EVENT_VERSION;
-	e.type = LM_EV_EXEC;
-	e.ts_ns = ts_ns;
-	e.t0_ns = t0_ns;
-	e.pid = pid;
+static struct lm_t_ev lm_t_ev(uint64_t ts_ns, uint64_t t0_ns, uint32_t pid)
+{
+	struct lm_t_ev e = { .ts_ns = ts_ns, .t0_ns = t0_ns, .pid = pid };
+
 	return e;
+}
+
+/* Stages e as the reader does; the record's id travels in pend. */
+static int lm_t_push(struct lm_merge *m, int cpu, const struct lm_t_ev *e, uint64_t lost)
+{
+	struct lm_merge_rec rec = { .ts_ns = e->ts_ns, .kernel_lost = lost, .pend = e->pid };
+
+	return lm_merge_push(m, cpu, &rec);
 }
 
 static void test_merge_rejects_bad_sizes(void **state)
@@ -45,11 +54,11 @@ static void test_merge_waits_for_every_floor(void **state)
 {
 	struct lm_merge *m = NULL;
 	struct lm_merge_rec out;
-	struct lm_event e = lm_t_ev(100, 90, 1);
+	struct lm_t_ev e = lm_t_ev(100, 90, 1);
 
 	(void)state;
 	assert_int_equal(lm_merge_open(2, 16, &m), 0);
-	assert_int_equal(lm_merge_push(m, 0, &e, 3), 0);
+	assert_int_equal(lm_t_push(m, 0, &e, 3), 0);
 	lm_merge_raise_floor(m, 0, 90);
 	/* cpu 1 never read and never seen empty: its floor is 0 */
 	assert_false(lm_merge_pop(m, false, &out));
@@ -60,7 +69,7 @@ static void test_merge_waits_for_every_floor(void **state)
 	assert_false(lm_merge_pop(m, false, &out));
 	lm_merge_raise_floor(m, 0, 100);
 	assert_true(lm_merge_pop(m, false, &out));
-	assert_int_equal(out.ev.pid, 1);
+	assert_int_equal(out.pend, 1);
 	assert_int_equal(out.kernel_lost, 3);
 	assert_int_equal(lm_merge_staged(m), 0);
 	assert_false(lm_merge_pop(m, true, &out));
@@ -72,11 +81,11 @@ static void test_merge_floor_never_falls(void **state)
 {
 	struct lm_merge *m = NULL;
 	struct lm_merge_rec out;
-	struct lm_event e = lm_t_ev(50, 40, 1);
+	struct lm_t_ev e = lm_t_ev(50, 40, 1);
 
 	(void)state;
 	assert_int_equal(lm_merge_open(1, 4, &m), 0);
-	assert_int_equal(lm_merge_push(m, 0, &e, 0), 0);
+	assert_int_equal(lm_t_push(m, 0, &e, 0), 0);
 	lm_merge_raise_floor(m, 0, 60);
 	lm_merge_raise_floor(m, 0, 10);
 	assert_true(lm_merge_pop(m, false, &out));
@@ -87,7 +96,7 @@ static void test_merge_full_refuses(void **state)
 {
 	struct lm_merge *m = NULL;
 	struct lm_merge_rec out;
-	struct lm_event e;
+	struct lm_t_ev e;
 	uint64_t i;
 
 	(void)state;
@@ -95,16 +104,16 @@ static void test_merge_full_refuses(void **state)
 	for (i = 0; i < 4; i++) {
 		e = lm_t_ev(10 + i, 9 + i, (uint32_t)i);
 		assert_false(lm_merge_is_full(m, 0));
-		assert_int_equal(lm_merge_push(m, 0, &e, 0), 0);
+		assert_int_equal(lm_t_push(m, 0, &e, 0), 0);
 	}
 	assert_true(lm_merge_is_full(m, 0));
 	assert_false(lm_merge_is_full(m, 1));
-	assert_int_equal(lm_merge_push(m, 0, &e, 0), -ENOSPC);
+	assert_int_equal(lm_t_push(m, 0, &e, 0), -ENOSPC);
 	assert_int_equal(lm_merge_staged(m), 4);
 	/* `all` releases in order whatever the floors */
 	for (i = 0; i < 4; i++) {
 		assert_true(lm_merge_pop(m, true, &out));
-		assert_int_equal(out.ev.pid, i);
+		assert_int_equal(out.pend, i);
 	}
 	lm_merge_close(m);
 }
@@ -114,34 +123,34 @@ static void test_merge_sorts_preempted_records(void **state)
 {
 	struct lm_merge *m = NULL;
 	struct lm_merge_rec out;
-	struct lm_event a = lm_t_ev(100, 50, 1), b = lm_t_ev(60, 55, 2), c = lm_t_ev(70, 65, 3);
+	struct lm_t_ev a = lm_t_ev(100, 50, 1), b = lm_t_ev(60, 55, 2), c = lm_t_ev(70, 65, 3);
 
 	(void)state;
 	assert_int_equal(lm_merge_open(1, 8, &m), 0);
 	/* ring order a, b, c; a read its clock last */
-	assert_int_equal(lm_merge_push(m, 0, &a, 0), 0);
+	assert_int_equal(lm_t_push(m, 0, &a, 0), 0);
 	lm_merge_raise_floor(m, 0, a.t0_ns);
-	assert_int_equal(lm_merge_push(m, 0, &b, 0), 0);
+	assert_int_equal(lm_t_push(m, 0, &b, 0), 0);
 	lm_merge_raise_floor(m, 0, b.t0_ns);
 	/* b (60) may not go yet: an unread record may be as old as the floor, 55 */
 	assert_false(lm_merge_pop(m, false, &out));
-	assert_int_equal(lm_merge_push(m, 0, &c, 0), 0);
+	assert_int_equal(lm_t_push(m, 0, &c, 0), 0);
 	lm_merge_raise_floor(m, 0, c.t0_ns);
 	assert_true(lm_merge_pop(m, false, &out));
-	assert_int_equal(out.ev.pid, 2);
+	assert_int_equal(out.pend, 2);
 	/* c (70) waits for the floor to pass it */
 	assert_false(lm_merge_pop(m, false, &out));
 	lm_merge_raise_floor(m, 0, 1000);
 	assert_true(lm_merge_pop(m, false, &out));
-	assert_int_equal(out.ev.pid, 3);
+	assert_int_equal(out.pend, 3);
 	assert_true(lm_merge_pop(m, false, &out));
-	assert_int_equal(out.ev.pid, 1);
+	assert_int_equal(out.pend, 1);
 	lm_merge_close(m);
 }
 
 /* Simulated kernel ring: records in reserve order, each with t0 < reserve < ts. */
 struct lm_t_ring {
-	struct lm_event *ev;
+	struct lm_t_ev *ev;
 	size_t cnt;  /* records written */
 	size_t next; /* records read so far */
 };
@@ -216,7 +225,7 @@ static void lm_t_run_backlog(int ncpus, size_t per_cpu, uint32_t stage, uint32_t
 					lm_merge_raise_floor(m, c, UINT64_MAX - 1);
 					break;
 				}
-				assert_int_equal(lm_merge_push(m, c, &r->ev[r->next], 0), 0);
+				assert_int_equal(lm_t_push(m, c, &r->ev[r->next], 0), 0);
 				/* every record behind it was reserved after its t0 */
 				lm_merge_raise_floor(m, c, r->ev[r->next].t0_ns);
 				r->next++;
@@ -224,10 +233,10 @@ static void lm_t_run_backlog(int ncpus, size_t per_cpu, uint32_t stage, uint32_t
 			}
 		}
 		while (lm_merge_pop(m, false, &out)) {
-			assert_true(out.ev.ts_ns >= last_ts);
-			last_ts = out.ev.ts_ns;
-			assert_int_equal(seen[out.ev.pid], 0);
-			seen[out.ev.pid] = 1;
+			assert_true(out.ts_ns >= last_ts);
+			last_ts = out.ts_ns;
+			assert_int_equal(seen[out.pend], 0);
+			seen[out.pend] = 1;
 			released++;
 			popped++;
 		}

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Unit tests for core/ring.c: ev_ring and idx rings driven by a real producer thread and a
- * real consumer thread over millions of items (order, count, payload), sizes and capacity,
+ * Unit tests for core/ring.c: ev_ring (variable-size entries) and idx rings driven by a real
+ * producer thread and a real consumer thread over millions of items (order, count, payload,
+ * alignment, wrapping), sizes and capacity,
  * and the text slot pool's layout. Each threaded case owns its ring and both threads.
  */
 #include <errno.h>
@@ -25,30 +26,73 @@
 
 #define THREADED_ITEMS 2000000ULL
 
-/* The record the producer writes for item i; the consumer rebuilds it to compare. */
-static void make_rec(struct lm_rec *r, uint64_t i)
+/* Record bytes of item i: a size from 0 to 299 bytes, so entries of every length wrap. */
+static uint32_t rec_size(uint64_t i)
 {
-	uint64_t a = i * 0x9e3779b97f4a7c15ULL, b = ~i * 0xbf58476d1ce4e5b9ULL;
+	return (uint32_t)((i * 37 + (i >> 5)) % 300);
+}
 
-	memset(r, 0, sizeof(*r));
-	r->seq = i;
-	r->ev.ts_ns = a;
-	r->ev.version = (uint16_t)i;
-	r->ev.type = (uint16_t)(1 + i % 3);
-	r->ev.cpu = (uint32_t)(i >> 7);
-	r->ev.pid = (uint32_t)i ^ 0x5a5a5a5a;
-	r->ev.tid = (uint32_t)(a >> 32);
-	r->ev.ppid = (uint32_t)b;
-	r->ev.uid = (uint32_t)(b >> 32);
-	r->ev.exit_status = (uint32_t)(i * 3);
-	r->ev.target_pid = (uint32_t)(i >> 32) + 17;
-	r->ev.total_vm_kb = i + 1;
-	r->ev.anon_rss_kb = a ^ b;
-	r->ev.file_rss_kb = ~i;
-	r->ev.shmem_rss_kb = b;
-	r->ev.pgtables_kb = i << 20;
-	memcpy(r->ev.comm, &a, 8);
-	memcpy(r->ev.comm + 8, &b, 8);
+static uint8_t rec_byte(uint64_t i, uint32_t k)
+{
+	return (uint8_t)(i * 131 + k * 7 + (i >> 8) + 1);
+}
+
+/* Reserves and fills item i's entry; false when the ring is full. */
+static bool put_rec(struct lm_ev_ring *r, uint64_t i)
+{
+	uint32_t n = rec_size(i), k;
+	struct lm_rec *e = lm_ring_ev_reserve(r, n);
+	uint8_t *d;
+
+	if (!e)
+		return false;
+	if (e->size != n)
+		fail_msg("reserve of %u bytes: size says %u", n, e->size);
+	e->seq = i;
+	e->kernel_lost = ~i;
+	e->cpu = (uint32_t)(i >> 3);
+	d = lm_rec_data(e);
+	for (k = 0; k < n; k++)
+		d[k] = rec_byte(i, k);
+	lm_ring_ev_commit(r);
+	return true;
+}
+
+/* Checks entry e is item i; returns a reason or NULL. */
+static const char *bad_rec(const struct lm_rec *e, uint64_t i)
+{
+	const uint8_t *d = lm_rec_data(e);
+	uint32_t k;
+
+	if (e->seq != i)
+		return "seq";
+	if (e->size != rec_size(i))
+		return "size";
+	if (e->kernel_lost != ~i || e->cpu != (uint32_t)(i >> 3))
+		return "header";
+	if ((uintptr_t)d % 8)
+		return "record not 8-byte aligned";
+	for (k = 0; k < e->size; k++)
+		if (d[k] != rec_byte(i, k))
+			return "record bytes";
+	return NULL;
+}
+
+/* Takes the oldest entry, which must be item i. */
+static void take_rec(struct lm_ev_ring *r, uint64_t i)
+{
+	const struct lm_rec *e = lm_ring_ev_peek(r);
+	const char *why;
+
+	if (!e)
+		fail_msg("item %llu: ring empty", (unsigned long long)i);
+	/* peeking again gives the same entry until it is released */
+	assert_ptr_equal(lm_ring_ev_peek(r), e);
+	why = bad_rec(e, i);
+	if (why)
+		fail_msg("item %llu: wrong %s (seq %llu)", (unsigned long long)i, why,
+			 (unsigned long long)e->seq);
+	lm_ring_ev_release(r);
 }
 
 static uint32_t idx_val(uint64_t i)
@@ -59,7 +103,7 @@ static uint32_t idx_val(uint64_t i)
 
 static void test_ring_ev_open_rejects_bad_size(void **state)
 {
-	static const uint32_t bad[] = {0, 1, 3, 5, 6, 7, 12, 1000, 0x80000001u, UINT32_MAX};
+	static const uint32_t bad[] = {0, 1, 2048, 4095, 4097, 12288, 0x80000001u, UINT32_MAX};
 	struct lm_ev_ring *r;
 	size_t i;
 
@@ -67,7 +111,7 @@ static void test_ring_ev_open_rejects_bad_size(void **state)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		r = NULL;
 		if (lm_ring_ev_open(bad[i], &r) != -EINVAL)
-			fail_msg("ev ring of %u slots: want -EINVAL", bad[i]);
+			fail_msg("ev ring of %u bytes: want -EINVAL", bad[i]);
 		assert_null(r);
 	}
 }
@@ -95,49 +139,50 @@ static void test_ring_close_accepts_null(void **state)
 	lm_ring_pool_close(NULL);
 }
 
-/* A ring of N slots holds N - 1; the reserve after that returns NULL, nothing lost. */
+/*
+ * A ring of N bytes holds entries until the next one would not fit, and says so with NULL,
+ * nothing lost; releasing one makes room again; an entry over half the ring never fits.
+ */
 static void test_ring_ev_capacity(void **state)
 {
-	static const uint32_t sizes[] = {2, 4, 8, 1024};
+	static const uint32_t sizes[] = {4096, 8192, 65536};
 	struct lm_ev_ring *r;
-	struct lm_rec *slot, got, want;
-	uint32_t s, i;
+	uint32_t s, ent = (uint32_t)sizeof(struct lm_rec) + 96;
+	uint64_t i, n;
 
 	(void)state;
 	for (s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
 		assert_int_equal(lm_ring_ev_open(sizes[s], &r), 0);
 		assert_non_null(r);
-		assert_int_equal(lm_ring_ev_capacity(r), sizes[s] - 1);
+		assert_int_equal(lm_ring_ev_capacity(r), sizes[s]);
 		assert_int_equal(lm_ring_ev_fill(r), 0);
-		assert_false(lm_ring_ev_pop(r, &got));
-		for (i = 0; i < sizes[s] - 1; i++) {
-			slot = lm_ring_ev_reserve(r);
-			if (!slot)
-				fail_msg("%u slots: reserve %u returned NULL", sizes[s], i);
-			make_rec(slot, i);
+		assert_null(lm_ring_ev_peek(r));
+		assert_null(lm_ring_ev_reserve(r, sizes[s] / 2));
+		/* 96-byte records: exactly N / ent of them fit */
+		for (i = 0;; i++) {
+			struct lm_rec *e = lm_ring_ev_reserve(r, 96);
+
+			if (!e)
+				break;
+			e->seq = i;
 			lm_ring_ev_commit(r);
-			assert_int_equal(lm_ring_ev_fill(r), i + 1);
+			assert_int_equal(lm_ring_ev_fill(r), (i + 1) * ent);
 		}
-		assert_null(lm_ring_ev_reserve(r));
-		assert_null(lm_ring_ev_reserve(r));
-		assert_int_equal(lm_ring_ev_fill(r), sizes[s] - 1);
-
-		/* One pop makes room for exactly one more. */
-		assert_true(lm_ring_ev_pop(r, &got));
-		make_rec(&want, 0);
-		assert_memory_equal(&got, &want, sizeof(want));
-		slot = lm_ring_ev_reserve(r);
-		assert_non_null(slot);
-		make_rec(slot, i);
+		n = i;
+		assert_int_equal(n, sizes[s] / ent);
+		assert_null(lm_ring_ev_reserve(r, 96));
+		/* one release makes room for one more, which wraps to offset 0 */
+		assert_int_equal(lm_ring_ev_peek(r)->seq, 0);
+		lm_ring_ev_release(r);
+		assert_non_null(lm_ring_ev_reserve(r, 96));
 		lm_ring_ev_commit(r);
-		assert_null(lm_ring_ev_reserve(r));
+		for (i = 1; i <= n; i++) {
+			const struct lm_rec *e = lm_ring_ev_peek(r);
 
-		for (i = 1; i < sizes[s]; i++) {
-			assert_true(lm_ring_ev_pop(r, &got));
-			make_rec(&want, i);
-			assert_memory_equal(&got, &want, sizeof(want));
+			assert_non_null(e);
+			lm_ring_ev_release(r);
 		}
-		assert_false(lm_ring_ev_pop(r, &got));
+		assert_null(lm_ring_ev_peek(r));
 		assert_int_equal(lm_ring_ev_fill(r), 0);
 		lm_ring_ev_close(r);
 	}
@@ -177,30 +222,27 @@ static void test_ring_wraparound(void **state)
 {
 	struct lm_ev_ring *er;
 	struct lm_idx_ring *ir;
-	struct lm_rec *slot, got, want;
 	uint64_t in = 0, out = 0;
 	uint32_t k, burst, v;
 
 	(void)state;
-	assert_int_equal(lm_ring_ev_open(8, &er), 0);
+	assert_int_equal(lm_ring_ev_open(4096, &er), 0);
 	assert_int_equal(lm_ring_idx_open(8, &ir), 0);
 	for (k = 0; k < 10000; k++) {
 		burst = (k * 7) % 8;
-		while (burst-- && (slot = lm_ring_ev_reserve(er))) {
-			make_rec(slot, in);
-			lm_ring_ev_commit(er);
+		while (burst-- && lm_ring_idx_fill(ir) < 7 && put_rec(er, in)) {
 			assert_true(lm_ring_idx_push(ir, idx_val(in)));
 			in++;
 		}
 		burst = (k * 5) % 8;
-		while (burst-- && lm_ring_ev_pop(er, &got)) {
-			make_rec(&want, out);
-			assert_memory_equal(&got, &want, sizeof(want));
+		while (burst-- && out < in) {
+			take_rec(er, out);
 			assert_true(lm_ring_idx_pop(ir, &v));
 			assert_int_equal(v, idx_val(out));
 			out++;
 		}
-		assert_int_equal(lm_ring_ev_fill(er), in - out);
+		if (in == out)
+			assert_int_equal(lm_ring_ev_fill(er), 0);
 		assert_int_equal(lm_ring_idx_fill(ir), in - out);
 	}
 	assert_true(in > 10000);
@@ -229,19 +271,16 @@ struct xfer {
 static void *ev_producer(void *arg)
 {
 	struct xfer *x = arg;
-	struct lm_rec *slot;
 	uint64_t i;
 
 	pthread_setname_np(pthread_self(), "t-ev-prod");
 	for (i = 0; i < x->items; i++) {
-		while (!(slot = lm_ring_ev_reserve(x->er))) {
+		while (!put_rec(x->er, i)) {
 			if (atomic_load_explicit(&x->stop, memory_order_relaxed))
 				return NULL;
 			x->full_waits++;
 			sched_yield();
 		}
-		make_rec(slot, i);
-		lm_ring_ev_commit(x->er);
 		x->produced++;
 	}
 	return NULL;
@@ -250,26 +289,28 @@ static void *ev_producer(void *arg)
 static void *ev_consumer(void *arg)
 {
 	struct xfer *x = arg;
-	struct lm_rec got, want;
 	uint32_t cap = lm_ring_ev_capacity(x->er), fill;
+	const struct lm_rec *e;
+	const char *why;
 
 	pthread_setname_np(pthread_self(), "t-ev-cons");
 	while (x->consumed < x->items) {
-		if (!lm_ring_ev_pop(x->er, &got)) {
+		e = lm_ring_ev_peek(x->er);
+		if (!e) {
 			x->empty_waits++;
 			sched_yield();
 			continue;
 		}
-		make_rec(&want, x->consumed);
-		if (memcmp(&got, &want, sizeof(want))) {
+		why = bad_rec(e, x->consumed);
+		if (why) {
 			x->bad = true;
 			x->bad_at = x->consumed;
-			snprintf(x->why, sizeof(x->why), "got seq %llu pid 0x%x, want seq %llu",
-				 (unsigned long long)got.seq, got.ev.pid,
-				 (unsigned long long)want.seq);
+			snprintf(x->why, sizeof(x->why), "wrong %s: got seq %llu", why,
+				 (unsigned long long)e->seq);
 			atomic_store_explicit(&x->stop, true, memory_order_relaxed);
 			return NULL;
 		}
+		lm_ring_ev_release(x->er);
 		x->consumed++;
 		if (!(x->consumed & 0xfff)) {
 			fill = lm_ring_ev_fill(x->er);
@@ -347,15 +388,14 @@ static void run_pair(struct xfer *x, void *(*prod)(void *), void *(*cons)(void *
 		      (unsigned long long)x->empty_waits);
 }
 
-static void ev_threaded(uint32_t slots, uint64_t items)
+static void ev_threaded(uint32_t bytes, uint64_t items)
 {
 	struct xfer x = {.items = items};
-	struct lm_rec extra;
 
-	assert_int_equal(lm_ring_ev_open(slots, &x.er), 0);
+	assert_int_equal(lm_ring_ev_open(bytes, &x.er), 0);
 	run_pair(&x, ev_producer, ev_consumer);
 	/* Exactly `items` went through: nothing is left over. */
-	assert_false(lm_ring_ev_pop(x.er, &extra));
+	assert_null(lm_ring_ev_peek(x.er));
 	assert_int_equal(lm_ring_ev_fill(x.er), 0);
 	lm_ring_ev_close(x.er);
 }
@@ -375,7 +415,7 @@ static void idx_threaded(uint32_t slots, uint64_t items)
 static void test_ring_ev_threaded_order(void **state)
 {
 	(void)state;
-	ev_threaded(64, THREADED_ITEMS);
+	ev_threaded(65536, THREADED_ITEMS);
 }
 
 static void test_ring_idx_threaded_order(void **state)
@@ -384,11 +424,11 @@ static void test_ring_idx_threaded_order(void **state)
 	idx_threaded(64, THREADED_ITEMS);
 }
 
-/* Two slots hold one item: every item is a full handoff between the threads. */
+/* The smallest rings: the threads hand over nearly every item, wrapping all the time. */
 static void test_ring_threaded_two_slots(void **state)
 {
 	(void)state;
-	ev_threaded(2, 100000);
+	ev_threaded(4096, 100000);
 	idx_threaded(2, 100000);
 }
 

@@ -20,7 +20,8 @@
 #include <cmocka.h>
 
 static char buf[64 * 1024];
-static const uint64_t cpu_drops[2 * LM_EV_TYPE_CNT] = { 0, 1, 2, 0, 0, 3, 4, 0 };
+/* [cpu * LM_EV_TYPE_CNT + type] */
+static const uint64_t cpu_drops[2 * LM_EV_TYPE_CNT] = { 0, 1, 2, 0, 0, 0, 3, 4, 0, 5 };
 
 static void fill(struct lm_stats *s, struct lm_stats_view *v)
 {
@@ -80,6 +81,12 @@ static void test_stats_renders_counters(void **state)
 	assert_true(sample(buf, "lifemon_read_total{type=\"exit\"}") == 2000);
 	assert_true(sample(buf, "lifemon_kernel_cpu_dropped_total{cpu=\"0\",type=\"exit\"}") == 2);
 	assert_true(sample(buf, "lifemon_kernel_cpu_dropped_total{cpu=\"1\",type=\"exec\"}") == 3);
+	/* cgroup records are not events: their own metric, never in the by-type ones */
+	assert_true(sample(buf, "lifemon_cgroup_records_total{result=\"seen\"}") == 4007);
+	assert_true(sample(buf, "lifemon_cgroup_records_total{result=\"kernel_dropped\"}") == 7);
+	assert_true(sample(buf, "lifemon_cgroup_records_total{result=\"read\"}") == 4000);
+	assert_null(strstr(buf, "type=\"cgroup\""));
+	assert_null(strstr(buf, "type=\"(null)\""));
 	assert_true(sample(buf, "lifemon_serialized_total") == 6000);
 	assert_true(sample(buf, "lifemon_sink_delivered_total{sink=\"file\"}") == 5990);
 	assert_true(sample(buf, "lifemon_sink_dropped_total{sink=\"file\"}") == 10);

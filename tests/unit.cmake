@@ -37,8 +37,11 @@ target_link_libraries(test_sink PRIVATE lm_warnings lm_sink lm_mock_log PkgConfi
 add_executable(test_merge tests/test_merge.c)
 target_link_libraries(test_merge PRIVATE lm_warnings lm_merge PkgConfig::CMOCKA)
 
+add_executable(test_cgroup tests/test_cgroup.c)
+target_link_libraries(test_cgroup PRIVATE lm_warnings lm_cgroup PkgConfig::CMOCKA)
+
 foreach(t test_json test_wstatus test_ring test_config test_bcast test_http test_stats test_sink
-    test_merge)
+    test_merge test_cgroup)
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES LABELS unit TIMEOUT 120)
 endforeach()
