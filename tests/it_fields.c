@@ -44,13 +44,13 @@
 extern char **environ;
 
 static char self_exe[PATH_MAX]; /* realpath of this binary, exec'd in the helper modes */
-static char tdir[PATH_MAX];     /* our temp dir, "" until made */
-static char base[64];           /* marker prefix, "lmf-<pid>" */
+static char tdir[PATH_MAX];	/* our temp dir, "" until made */
+static char base[64];		/* marker prefix, "lmf-<pid>" */
 static char my_comm[32];
-static long long my_ticks;      /* this test's start time in clock ticks (/proc/self/stat 22) */
-static long long tick_ns;       /* ns per clock tick */
-static struct lm_it_proc *lm;   /* the lifemon instance running */
-static bool lm_stopped;         /* lm is SIGSTOPped */
+static long long my_ticks;    /* this test's start time in clock ticks (/proc/self/stat 22) */
+static long long tick_ns;     /* ns per clock tick */
+static struct lm_it_proc *lm; /* the lifemon instance running */
+static bool lm_stopped;	      /* lm is SIGSTOPped */
 
 /* --- small utilities --- */
 
@@ -69,8 +69,7 @@ static void rand_hex(char *out, size_t n)
 	size_t i;
 	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 
-	LM_IT_ASSERT(fd >= 0 && read(fd, b, n) == (ssize_t)n, "/dev/urandom: %s",
-		     strerror(errno));
+	LM_IT_ASSERT(fd >= 0 && read(fd, b, n) == (ssize_t)n, "/dev/urandom: %s", strerror(errno));
 	close(fd);
 	for (i = 0; i < n; i++)
 		out[i] = "0123456789abcdef"[b[i] & 15];
@@ -170,7 +169,7 @@ static bool parse_key(const char *s, long long *pid, long long *start)
 
 /* --- expectations: each failure names the event, the field, what we want and what we got --- */
 
-/* Compact JSON of member `field` of ev ("absent" if missing), at most 300 bytes; 4 rotating bufs. */
+/* Compact JSON of member `field` of ev ("absent" if missing), at most 300 bytes; 4 buffers. */
 static const char *got(const json_t *ev, const char *field)
 {
 	static char bufs[4][400];
@@ -291,9 +290,9 @@ static void want_same(const json_t *a, const char *fa, const json_t *b, const ch
 /* Every EXEC carries these; `truncated` is absent unless the case expects a cut. */
 static void check_exec_shape(const json_t *ev, const char *what, bool cut_ok)
 {
-	static const char *const strs[] = {"key", "parent_key", "cgroup", "filename",
-					   "exe", "cwd",	"pcomm"};
-	static const char *const ints[] = {"cgroup_id", "argc", "gid", "euid"};
+	static const char *const strs[] = { "key", "parent_key", "cgroup", "filename",
+					    "exe", "cwd",	 "pcomm" };
+	static const char *const ints[] = { "cgroup_id", "argc", "gid", "euid" };
 	long long p, s;
 	size_t i;
 
@@ -307,8 +306,7 @@ static void check_exec_shape(const json_t *ev, const char *what, bool cut_ok)
 				   got(ev, ints[i]));
 	if (!json_is_array(json_object_get(ev, "args")))
 		lm_it_fail("%s: \"args\": want an array, got %s", what, got(ev, "args"));
-	if (json_array_size(json_object_get(ev, "args")) >
-	    (size_t)lm_it_jint(ev, "argc", 0))
+	if (json_array_size(json_object_get(ev, "args")) > (size_t)lm_it_jint(ev, "argc", 0))
 		lm_it_fail("%s: \"args\" has %zu entries, more than \"argc\" %s", what,
 			   json_array_size(json_object_get(ev, "args")), got(ev, "argc"));
 	if (!parse_key(lm_it_jstr(ev, "key"), &p, &s) || p != lm_it_jint(ev, "pid", -1))
@@ -324,8 +322,8 @@ static void check_exec_shape(const json_t *ev, const char *what, bool cut_ok)
 /* Every EXIT carries these; oom_killed is false unless `oom`. */
 static void check_exit_shape(const json_t *ev, const char *what, bool oom)
 {
-	static const char *const ints[] = {"duration_ns", "cpu_user_ns", "cpu_sys_ns",
-					   "max_rss_kb", "cgroup_id"};
+	static const char *const ints[] = { "duration_ns", "cpu_user_ns", "cpu_sys_ns",
+					    "max_rss_kb", "cgroup_id" };
 	long long p, s;
 	size_t i;
 
@@ -353,7 +351,7 @@ struct tail {
 	unsigned int lines;
 };
 
-static struct tail tl = {.fd = -1};
+static struct tail tl = { .fd = -1 };
 
 static void tail_reset(void)
 {
@@ -500,9 +498,9 @@ static const json_t *wait_exec_arg(const char *marker, const char *what)
 /* The EXIT of the process of `exec` (same pid, not before it). */
 static const json_t *wait_exit_of(const json_t *exec, const char *what)
 {
-	struct pid_since m = {.type = "EXIT",
-			      .pid = (pid_t)lm_it_jint(exec, "pid", -1),
-			      .since_ns = lm_it_jint(exec, "timestamp", 0)};
+	struct pid_since m = { .type = "EXIT",
+			       .pid = (pid_t)lm_it_jint(exec, "pid", -1),
+			       .since_ns = lm_it_jint(exec, "timestamp", 0) };
 	const json_t *ev = tail_wait(pred_pid_since, &m, LM_IT_EVENT_MS);
 
 	LM_IT_EXPECT(ev, "%s: no EXIT for pid %d in --output within %d ms", what, m.pid,
@@ -524,11 +522,11 @@ static void dump_if_failed(unsigned int before, const json_t *ev, const char *wh
 
 /* --- cgroups: ours live under IT_CG_BASE in each hierarchy and are removed right after use --- */
 
-static char cg2_mnt[PATH_MAX];   /* cgroup2 mount, "" if none */
+static char cg2_mnt[PATH_MAX];	 /* cgroup2 mount, "" if none */
 static char v1mem_mnt[PATH_MAX]; /* v1 memory controller mount, "" if none */
-static char my_cg2[PATH_MAX];    /* this test's cgroup v2 path ("/" ...), "" if unknown */
-static char my_v1mem[PATH_MAX];  /* this test's v1 memory path, "" if none */
-static pid_t case_pid = -1;      /* a child that may sit in one of our cgroups */
+static char my_cg2[PATH_MAX];	 /* this test's cgroup v2 path ("/" ...), "" if unknown */
+static char my_v1mem[PATH_MAX];	 /* this test's v1 memory path, "" if none */
+static pid_t case_pid = -1;	 /* a child that may sit in one of our cgroups */
 
 static void find_cgroup_mounts(void)
 {
@@ -648,7 +646,7 @@ static unsigned long long cg_ino(const char *mnt, const char *rel)
 static void rm_tdir(void)
 {
 	char cmd[PATH_MAX + 32];
-	char *argv[] = {"/bin/rm", "-rf", "--", tdir, NULL};
+	char *argv[] = { "/bin/rm", "-rf", "--", tdir, NULL };
 	int status;
 	pid_t pid;
 
@@ -690,9 +688,9 @@ static bool names_container(const char *path)
 /* The innermost systemd unit of a v2 path into out, or false. */
 static bool innermost_unit(const char *path, char *out, size_t cap)
 {
-	static const char *const sfx[] = {".service", ".scope",  ".slice", ".socket",
-					  ".mount",   ".swap",   ".target", ".timer",
-					  ".path",    ".device", ".automount"};
+	static const char *const sfx[] = { ".service", ".scope",  ".slice",    ".socket",
+					   ".mount",   ".swap",	  ".target",   ".timer",
+					   ".path",    ".device", ".automount" };
 	char buf[PATH_MAX], *tok, *save = NULL;
 	bool found = false;
 	size_t i, l;
@@ -742,13 +740,13 @@ static void want_test_parent(const json_t *ev, const char *what)
 /* --- children that exec --- */
 
 struct exec_spec {
-	const char *path;    /* execve path (unused with fexec_fd) */
+	const char *path; /* execve path (unused with fexec_fd) */
 	char *const *argv;
-	const char *cwd;     /* chdir here first, or NULL */
-	int fexec_fd;        /* >= 0: fexecve this fd */
-	int gate_fd;         /* >= 0: wait for EOF on it before exec'ing */
-	int gate_wfd;        /* with gate_fd: the pipe's write end, closed in the child */
-	bool as_nobody;      /* drop to uid/gid 65534 first */
+	const char *cwd; /* chdir here first, or NULL */
+	int fexec_fd;	 /* >= 0: fexecve this fd */
+	int gate_fd;	 /* >= 0: wait for EOF on it before exec'ing */
+	int gate_wfd;	 /* with gate_fd: the pipe's write end, closed in the child */
+	bool as_nobody;	 /* drop to uid/gid 65534 first */
 };
 
 static int exec_child(void *arg)
@@ -833,19 +831,19 @@ static void case_args(void)
 	static const struct {
 		const char *raw, *want, *hex; /* hex: only for invalid UTF-8 */
 	} odd[] = {
-		{"", "", NULL},
-		{"say \"hi\" 'there'", "say \"hi\" 'there'", NULL},
-		{"line1\nline2", "line1\nline2", NULL},
-		{"\xff\xfe", "\xef\xbf\xbd\xef\xbf\xbd", "fffe"},
-		{"a\xffz", "a\xef\xbf\xbdz", "61ff7a"},
-		{"caf\xc3\xa9 \xe2\x82\xac", "caf\xc3\xa9 \xe2\x82\xac", NULL},
-		{"tab\tbs\\ctl\x01\x1f", "tab\tbs\\ctl\x01\x1f", NULL},
-		{"", "", NULL},
+		{ "", "", NULL },
+		{ "say \"hi\" 'there'", "say \"hi\" 'there'", NULL },
+		{ "line1\nline2", "line1\nline2", NULL },
+		{ "\xff\xfe", "\xef\xbf\xbd\xef\xbf\xbd", "fffe" },
+		{ "a\xffz", "a\xef\xbf\xbdz", "61ff7a" },
+		{ "caf\xc3\xa9 \xe2\x82\xac", "caf\xc3\xa9 \xe2\x82\xac", NULL },
+		{ "tab\tbs\\ctl\x01\x1f", "tab\tbs\\ctl\x01\x1f", NULL },
+		{ "", "", NULL },
 	};
 	enum { N = sizeof(odd) / sizeof(odd[0]) };
 	char marker[96], cwd[PATH_MAX + 32], real_cwd[PATH_MAX], exe[PATH_MAX], idx[16];
-	char *argv[N + 3] = {"/bin/true", marker};
-	struct exec_spec s = {.path = "/bin/true", .argv = argv, .fexec_fd = -1, .gate_fd = -1};
+	char *argv[N + 3] = { "/bin/true", marker };
+	struct exec_spec s = { .path = "/bin/true", .argv = argv, .fexec_fd = -1, .gate_fd = -1 };
 	const char *what = "EXEC of /bin/true with odd args";
 	const json_t *ex, *xt, *hex;
 	unsigned int before = lm_it_failures();
@@ -886,8 +884,9 @@ static void case_args(void)
 				   odd[i].hex, got(hex, idx));
 	}
 	if (json_is_object(hex) && json_object_size(hex) != nhex)
-		lm_it_fail("%s: \"args_hex\": want exactly %zu keys (the invalid UTF-8 args), got %s",
-			   what, nhex, got(ex, "args_hex"));
+		lm_it_fail(
+			"%s: \"args_hex\": want exactly %zu keys (the invalid UTF-8 args), got %s",
+			what, nhex, got(ex, "args_hex"));
 	want_str(ex, what, "filename", "/bin/true");
 	want_str(ex, what, "exe", exe);
 	want_str(ex, what, "cwd", real_cwd);
@@ -922,8 +921,8 @@ static void case_relative_link(void)
 {
 	char marker[96], dir[PATH_MAX + 32], link[PATH_MAX + 48], real_dir[PATH_MAX], exe[PATH_MAX];
 	char want_cwd[PATH_MAX * 3], hex[PATH_MAX * 2 + 1];
-	char *argv[] = {"lm-link", marker, NULL};
-	struct exec_spec s = {.path = "./lm-link", .argv = argv, .fexec_fd = -1, .gate_fd = -1};
+	char *argv[] = { "lm-link", marker, NULL };
+	struct exec_spec s = { .path = "./lm-link", .argv = argv, .fexec_fd = -1, .gate_fd = -1 };
 	const char *what = "EXEC of ./lm-link (symlink to /bin/true) in a non-UTF-8 cwd";
 	unsigned int before = lm_it_failures();
 	const json_t *ex;
@@ -967,8 +966,8 @@ static void case_relative_link(void)
 static void case_fexecve(void)
 {
 	char marker[96], copy[PATH_MAX + 32], exe[PATH_MAX], fdpath[32];
-	char *argv[] = {"lm-fexec-true", marker, NULL};
-	struct exec_spec s = {.argv = argv, .gate_fd = -1};
+	char *argv[] = { "lm-fexec-true", marker, NULL };
+	struct exec_spec s = { .argv = argv, .gate_fd = -1 };
 	const char *what = "EXEC by fexecve of a copy of /bin/true";
 	unsigned int before = lm_it_failures();
 	const json_t *ex, *xt;
@@ -1009,9 +1008,9 @@ static void case_fexecve(void)
 static void case_script(const char *interp_arg)
 {
 	char marker[96], script[PATH_MAX + 32], exe[PATH_MAX], body[64], what[128];
-	char *argv[] = {script, marker, "x y", NULL};
+	char *argv[] = { script, marker, "x y", NULL };
 	char *want[6];
-	struct exec_spec s = {.path = script, .argv = argv, .fexec_fd = -1, .gate_fd = -1};
+	struct exec_spec s = { .path = script, .argv = argv, .fexec_fd = -1, .gate_fd = -1 };
 	unsigned int before = lm_it_failures();
 	const json_t *ex;
 	size_t n = 0;
@@ -1050,9 +1049,13 @@ static void case_script(const char *interp_arg)
 static void case_setuid(void)
 {
 	char copy[PATH_MAX + 32], exe[PATH_MAX];
-	char *argv[] = {"lm-suid-id", "-u", NULL};
-	struct exec_spec s = {.path = copy, .argv = argv, .fexec_fd = -1, .gate_fd = -1,
-			      .cwd = "/", .as_nobody = true};
+	char *argv[] = { "lm-suid-id", "-u", NULL };
+	struct exec_spec s = { .path = copy,
+			       .argv = argv,
+			       .fexec_fd = -1,
+			       .gate_fd = -1,
+			       .cwd = "/",
+			       .as_nobody = true };
 	const char *what = "EXEC of a setuid-root copy of id by uid 65534";
 	unsigned int before = lm_it_failures();
 	const json_t *ex;
@@ -1092,6 +1095,205 @@ static void case_setuid(void)
 	dump_if_failed(before, ex, what);
 }
 
+/* The parent of case_hex_names: renames itself (invalid UTF-8), then forks the exec'ing child. */
+struct hex_parent {
+	const char *comm; /* the name it takes */
+	struct exec_spec *spec;
+};
+
+static int hex_parent_fn(void *arg)
+{
+	const struct hex_parent *hp = arg;
+	int status;
+	pid_t pid;
+
+	if (prctl(PR_SET_NAME, hp->comm) < 0)
+		return 110;
+	pid = fork();
+	if (pid < 0)
+		return 111;
+	if (pid == 0)
+		_exit(exec_child(hp->spec));
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return 112;
+	return WEXITSTATUS(status);
+}
+
+/*
+ * A program whose name is not UTF-8, run by its absolute path from a parent whose comm is
+ * not UTF-8: filename, exe, comm and pcomm with U+FFFD and their raw hex twins.
+ */
+static void case_hex_names(void)
+{
+	static const char pname[] = "lm-par\xfe";
+	char marker[96], path[PATH_MAX + 32], real[PATH_MAX], want_path[PATH_MAX * 3];
+	char want_real[PATH_MAX * 3], hex_path[PATH_MAX * 2 + 1], hex_real[PATH_MAX * 2 + 1];
+	char hex_p[32];
+	char *argv[] = { "lm-bad-name", marker, NULL };
+	struct exec_spec s = { .path = path, .argv = argv, .fexec_fd = -1, .gate_fd = -1 };
+	struct hex_parent hp = { .comm = pname, .spec = &s };
+	const char *what = "EXEC of a program named with invalid UTF-8 by a parent so named";
+	unsigned int before = lm_it_failures();
+	const json_t *ex;
+	char buf[64];
+	int err, status;
+	pid_t pid;
+	size_t i, o;
+
+	snprintf(marker, sizeof(marker), "%s-hexnames", base);
+	snprintf(path, sizeof(path), "%s/lm-bad\xff-name", tdir);
+	err = copy_file("/bin/true", path, 0755);
+	LM_IT_ASSERT(!err, "copy /bin/true to %s: %s", path, strerror(-err));
+	LM_IT_ASSERT(realpath(path, real), "realpath %s: %s", path, strerror(errno));
+	for (i = 0, o = 0; path[i]; i++) { /* 0xff and 0xfe are invalid alone */
+		if ((unsigned char)path[i] >= 0x80) {
+			memcpy(want_path + o, "\xef\xbf\xbd", 3);
+			o += 3;
+		} else {
+			want_path[o++] = path[i];
+		}
+	}
+	want_path[o] = '\0';
+	for (i = 0, o = 0; real[i]; i++) {
+		if ((unsigned char)real[i] >= 0x80) {
+			memcpy(want_real + o, "\xef\xbf\xbd", 3);
+			o += 3;
+		} else {
+			want_real[o++] = real[i];
+		}
+	}
+	want_real[o] = '\0';
+	hex_of(path, strlen(path), hex_path);
+	hex_of(real, strlen(real), hex_real);
+	hex_of(pname, strlen(pname), hex_p);
+
+	err = lm_it_fork_fn(hex_parent_fn, &hp, &pid);
+	LM_IT_ASSERT(!err, "fork: %s", strerror(-err));
+	err = lm_it_reap(pid, 10000, &status);
+	LM_IT_ASSERT(!err && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		     "test setup: %s: parent %d ended with %s", what, pid,
+		     err ? strerror(-err) : lm_it_wstatus_str(status, buf, sizeof(buf)));
+
+	ex = wait_exec_arg(marker, what);
+	if (!ex)
+		return;
+	check_exec_shape(ex, what, false);
+	want_str(ex, what, "filename", want_path);
+	want_str(ex, what, "filename_hex", hex_path);
+	want_str(ex, what, "exe", want_real);
+	want_str(ex, what, "exe_hex", hex_real);
+	want_str(ex, what, "pcomm", "lm-par\xef\xbf\xbd");
+	want_str(ex, what, "pcomm_hex", hex_p);
+	want_str(ex, what, "comm", "lm-bad\xef\xbf\xbd-name");
+	want_absent(ex, what, "args_hex");
+	dump_if_failed(before, ex, what);
+}
+
+/*
+ * A working directory deeper than PATH_MAX (100 components, about 4.7 KB): either cwd is
+ * exact, or "truncated" names "cwd". A cut path must never pass for a whole one.
+ */
+#define IT_DEEP_N 100
+
+static char deep_comp[48];
+static char deep_start[PATH_MAX + 32];
+
+static int deep_child(void *arg)
+{
+	struct exec_spec *s = arg;
+	int i;
+
+	if (chdir(deep_start) < 0)
+		return 123;
+	for (i = 0; i < IT_DEEP_N; i++)
+		if (chdir(deep_comp) < 0)
+			return 123;
+	return exec_child(s);
+}
+
+static bool is_prefix_or_suffix(const char *part, const char *whole)
+{
+	size_t p = strlen(part), w = strlen(whole);
+
+	return p <= w && (!memcmp(part, whole, p) || !memcmp(part, whole + w - p, p));
+}
+
+static void case_deep_cwd(void)
+{
+	char marker[96], *start = deep_start, real[PATH_MAX];
+	char *want = malloc(PATH_MAX + IT_DEEP_N * sizeof(deep_comp));
+	char *argv[] = { "/bin/true", marker, NULL };
+	struct exec_spec s = { .path = "/bin/true", .argv = argv, .fexec_fd = -1, .gate_fd = -1 };
+	const char *what = "EXEC in a cwd deeper than PATH_MAX";
+	unsigned int before = lm_it_failures();
+	const json_t *ex, *tr;
+	char buf[64];
+	bool cut = false;
+	int fd, nfd, i, err, status;
+	size_t k;
+	pid_t pid;
+
+	LM_IT_ASSERT(want, "out of memory");
+	snprintf(marker, sizeof(marker), "%s-deepcwd", base);
+	snprintf(deep_comp, sizeof(deep_comp), "%s",
+		 "deep-component-0123456789abcdefghijklmnopqrst");
+	snprintf(deep_start, sizeof(deep_start), "%s/deep", tdir);
+	LM_IT_ASSERT(mkdir(start, 0755) == 0 && realpath(start, real), "mkdir %s: %s", start,
+		     strerror(errno));
+	fd = open(start, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	LM_IT_ASSERT(fd >= 0, "open %s: %s", start, strerror(errno));
+	k = (size_t)sprintf(want, "%s", real);
+	for (i = 0; i < IT_DEEP_N; i++) {
+		LM_IT_ASSERT(mkdirat(fd, deep_comp, 0755) == 0, "mkdirat level %d: %s", i,
+			     strerror(errno));
+		nfd = openat(fd, deep_comp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		LM_IT_ASSERT(nfd >= 0, "openat level %d: %s", i, strerror(errno));
+		close(fd);
+		fd = nfd;
+		k += (size_t)sprintf(want + k, "/%s", deep_comp);
+	}
+	close(fd);
+	/* deep_child descends from the test's cwd; start is absolute, the rest relative */
+	err = lm_it_fork_fn(deep_child, &s, &pid);
+	LM_IT_ASSERT(!err, "fork: %s", strerror(-err));
+	err = lm_it_reap(pid, 10000, &status);
+	LM_IT_ASSERT(!err && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		     "test setup: %s: child %d ended with %s", what, pid,
+		     err ? strerror(-err) : lm_it_wstatus_str(status, buf, sizeof(buf)));
+
+	ex = wait_exec_arg(marker, what);
+	if (ex) {
+		check_exec_shape(ex, what, true);
+		tr = json_object_get(ex, "truncated");
+		for (k = 0; k < json_array_size(tr); k++)
+			cut |= jstr_is(json_array_get(tr, k), "cwd", 3);
+		for (k = 0; k < json_array_size(tr); k++)
+			if (!jstr_is(json_array_get(tr, k), "cwd", 3))
+				lm_it_fail("%s: \"truncated\": want at most [\"cwd\"], got %s",
+					   what, got(ex, "truncated"));
+		if (!cut)
+			want_str(ex, what, "cwd", want);
+		else if (jstr_is(json_object_get(ex, "cwd"), want, strlen(want)))
+			lm_it_fail("%s: \"truncated\" names \"cwd\" but cwd is whole (%zu bytes)",
+				   what, strlen(want));
+		else if (lm_it_jstr(ex, "cwd") && !is_prefix_or_suffix(lm_it_jstr(ex, "cwd"), want))
+			lm_it_fail("%s: \"cwd\" is cut but neither a prefix nor a suffix of the "
+				   "real %zu-byte path: %s",
+				   what, strlen(want), got(ex, "cwd"));
+		lm_it_note("deep cwd (%zu bytes): %s, cwd %zu bytes: %.80s...%s", strlen(want),
+			   cut ? "truncated names cwd" : "exact",
+			   json_string_length(json_object_get(ex, "cwd")),
+			   lm_it_jstr(ex, "cwd") ? lm_it_jstr(ex, "cwd") : "(absent)",
+			   lm_it_jstr(ex, "cwd") &&
+					   json_string_length(json_object_get(ex, "cwd")) > 60
+				   ? lm_it_jstr(ex, "cwd") +
+					     json_string_length(json_object_get(ex, "cwd")) - 60
+				   : "");
+		dump_if_failed(before, ex, what);
+	}
+	free(want);
+}
+
 /* Helper mode: touches IT_BURN_BYTES, burns IT_BURN_CPU_NS of user CPU, exits 0. */
 static int burn_main(void)
 {
@@ -1127,8 +1329,8 @@ static long long tv_ns(struct timeval tv)
 static void case_burn(void)
 {
 	char marker[96];
-	char *argv[] = {self_exe, "--lmf-burn", marker, NULL};
-	struct exec_spec s = {.path = self_exe, .argv = argv, .fexec_fd = -1, .gate_fd = -1};
+	char *argv[] = { self_exe, "--lmf-burn", marker, NULL };
+	struct exec_spec s = { .path = self_exe, .argv = argv, .fexec_fd = -1, .gate_fd = -1 };
 	const char *what = "EXIT of the 300 ms / 200 MiB burner";
 	unsigned int before = lm_it_failures();
 	struct rusage r0, r1;
@@ -1140,7 +1342,8 @@ static void case_burn(void)
 	getrusage(RUSAGE_CHILDREN, &r0);
 	LM_IT_ASSERT(r0.ru_maxrss < 100 * 1024,
 		     "test setup: a reaped child already peaked at %ld KiB; the RSS comparison "
-		     "needs the burner to be the largest", r0.ru_maxrss);
+		     "needs the burner to be the largest",
+		     r0.ru_maxrss);
 	t0 = lm_it_now_ms();
 	run_exec(&s, "burner");
 	t1 = lm_it_now_ms();
@@ -1162,9 +1365,10 @@ static void case_burn(void)
 	want_range(xt, what, "max_rss_kb", 190 * 1024, 400 * 1024);
 	rss = r1.ru_maxrss;
 	if (llabs(lm_it_jint(xt, "max_rss_kb", 0) - rss) > rss / 10)
-		lm_it_fail("%s: \"max_rss_kb\": want %lld (getrusage RUSAGE_CHILDREN ru_maxrss after "
-			   "the reap) within 10%%, got %s",
-			   what, rss, got(xt, "max_rss_kb"));
+		lm_it_fail(
+			"%s: \"max_rss_kb\": want %lld (getrusage RUSAGE_CHILDREN ru_maxrss after "
+			"the reap) within 10%%, got %s",
+			what, rss, got(xt, "max_rss_kb"));
 	cpu = tv_ns(r1.ru_utime) + tv_ns(r1.ru_stime) - tv_ns(r0.ru_utime) - tv_ns(r0.ru_stime);
 	ev_cpu = lm_it_jint(xt, "cpu_user_ns", 0) + lm_it_jint(xt, "cpu_sys_ns", 0);
 	if (llabs(ev_cpu - cpu) > cpu / 5 + 20 * IT_MS)
@@ -1174,8 +1378,9 @@ static void case_burn(void)
 	lm_it_note("burner: duration %lld ms (wall %lld ms), user %lld ms, sys %lld ms (rusage "
 		   "user+sys %lld ms), max_rss %lld KiB (rusage %ld KiB)",
 		   lm_it_jint(xt, "duration_ns", 0) / IT_MS, (long long)(t1 - t0),
-		   lm_it_jint(xt, "cpu_user_ns", 0) / IT_MS, lm_it_jint(xt, "cpu_sys_ns", 0) / IT_MS,
-		   cpu / IT_MS, lm_it_jint(xt, "max_rss_kb", 0), r1.ru_maxrss);
+		   lm_it_jint(xt, "cpu_user_ns", 0) / IT_MS,
+		   lm_it_jint(xt, "cpu_sys_ns", 0) / IT_MS, cpu / IT_MS,
+		   lm_it_jint(xt, "max_rss_kb", 0), r1.ru_maxrss);
 	dump_if_failed(before, xt, what);
 }
 
@@ -1187,7 +1392,7 @@ static void case_burn(void)
  */
 static int gen_main(char **argv)
 {
-	char level = argv[2][0], next[2] = {(char)(level + 1), '\0'}, name[16], marker[96];
+	char level = argv[2][0], next[2] = { (char)(level + 1), '\0' }, name[16], marker[96];
 	char self[PATH_MAX];
 	int fd = atoi(argv[3]), status;
 	pid_t pid;
@@ -1226,11 +1431,11 @@ static int gen_main(char **argv)
 static void case_generations(void)
 {
 	char marker[3][96], c2[96], fdstr[16], rep[512], what[96];
-	char *argv[] = {self_exe, "--lmf-gen", "a", fdstr, base, marker[0], NULL};
-	struct exec_spec s = {.path = self_exe, .argv = argv, .fexec_fd = -1, .gate_fd = -1};
-	static const char *const pcomm[3] = {NULL, "lm-gen-a", "lm-gen-b"};
-	const json_t *ex[3] = {NULL}, *xt[3] = {NULL}, *exc2;
-	long long ticks[3] = {-1, -1, -1}, pid[3] = {0};
+	char *argv[] = { self_exe, "--lmf-gen", "a", fdstr, base, marker[0], NULL };
+	struct exec_spec s = { .path = self_exe, .argv = argv, .fexec_fd = -1, .gate_fd = -1 };
+	static const char *const pcomm[3] = { NULL, "lm-gen-a", "lm-gen-b" };
+	const json_t *ex[3] = { NULL }, *xt[3] = { NULL }, *exc2;
+	long long ticks[3] = { -1, -1, -1 }, pid[3] = { 0 };
 	unsigned int before = lm_it_failures();
 	int fds[2], i, n;
 	ssize_t r;
@@ -1312,30 +1517,38 @@ static void case_generations(void)
 /* A process started before lifemon: its EXIT still has key, duration and CPU times. */
 static pid_t early_pid = -1;
 static long long early_ticks = -1;
-static int64_t early_t0; /* ms, right after the fork returned */
+static long long early_t0; /* CLOCK_MONOTONIC ns, right after the fork returned */
+
+static long long mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static void case_early_start(void)
 {
-	char *argv[] = {"/bin/sleep", "60", NULL};
+	char *argv[] = { "/bin/sleep", "60", NULL };
 	int err;
 
 	err = lm_it_spawn(argv, -1, -1, &early_pid);
 	LM_IT_ASSERT(!err, "spawn sleep: %s", strerror(-err));
-	early_t0 = lm_it_now_ms();
+	early_t0 = mono_ns();
 	early_ticks = stat_start_ticks(early_pid);
 	LM_IT_ASSERT(early_ticks >= 0, "/proc/%d/stat: no start time", early_pid);
 }
 
 static void case_early_check(void)
 {
-	struct pid_since m = {.type = "EXIT", .pid = early_pid};
+	struct pid_since m = { .type = "EXIT", .pid = early_pid };
 	const char *what = "EXIT of sleep started before lifemon";
 	unsigned int before = lm_it_failures();
 	const json_t *xt;
-	int64_t t1;
+	long long t1;
 	int status, err;
 
-	t1 = lm_it_now_ms();
+	t1 = mono_ns();
 	kill(early_pid, SIGTERM);
 	err = lm_it_reap(early_pid, 5000, &status);
 	LM_IT_ASSERT(!err, "sleep %d did not end on SIGTERM", early_pid);
@@ -1346,12 +1559,12 @@ static void case_early_check(void)
 	check_exit_shape(xt, what, false);
 	want_key(xt, what, "key", early_pid, early_ticks);
 	want_test_parent(xt, what);
-	want_range(xt, what, "duration_ns", (t1 - early_t0) * IT_MS, 600000 * IT_MS);
+	want_range(xt, what, "duration_ns", t1 - early_t0, 600000 * IT_MS);
 	want_range(xt, what, "cpu_user_ns", 0, 5000 * IT_MS);
 	want_range(xt, what, "cpu_sys_ns", 0, 5000 * IT_MS);
 	want_int(xt, what, "signal", SIGTERM);
-	lm_it_note("early process %d lived >= %lld ms; EXIT duration_ns %s", early_pid,
-		   (long long)(t1 - early_t0), got(xt, "duration_ns"));
+	lm_it_note("early process %d lived >= %lld ns; EXIT duration_ns %s", early_pid,
+		   t1 - early_t0, got(xt, "duration_ns"));
 	dump_if_failed(before, xt, what);
 }
 
@@ -1359,10 +1572,10 @@ static void case_early_check(void)
 
 struct cg_case {
 	const char *name;
-	char v2[512];  /* relative to the cgroup2 mount; "" : stay in the test's */
-	char v1[512];  /* relative to the v1 memory mount; "" : stay */
-	char cid[65];  /* want container_id, "" : absent */
-	char pod[40];  /* want pod_uid, "" : absent */
+	char v2[512];	/* relative to the cgroup2 mount; "" : stay in the test's */
+	char v1[512];	/* relative to the v1 memory mount; "" : stay */
+	char cid[65];	/* want container_id, "" : absent */
+	char pod[40];	/* want pod_uid, "" : absent */
 	char unit[256]; /* want unit, "" : absent */
 	char marker[96];
 	unsigned long long ino; /* st_ino of the v2 dir, taken before rmdir */
@@ -1371,8 +1584,8 @@ struct cg_case {
 /* Runs /bin/true <marker> in the case's cgroups (joined before the exec), then rmdirs them. */
 static void cg_run(struct cg_case *c)
 {
-	char *argv[] = {"/bin/true", c->marker, NULL};
-	struct exec_spec s = {.path = "/bin/true", .argv = argv, .fexec_fd = -1};
+	char *argv[] = { "/bin/true", c->marker, NULL };
+	struct exec_spec s = { .path = "/bin/true", .argv = argv, .fexec_fd = -1 };
 	char buf[64];
 	int gate[2], status, err;
 
@@ -1441,9 +1654,9 @@ static void cg_check(const struct cg_case *c)
  */
 static void case_cgroups(void)
 {
-	struct cg_case c[3] = {{.name = "docker v2 scope"},
-			       {.name = "kubepods v1 memory"},
-			       {.name = "kubepods cri-containerd v2 scope"}};
+	struct cg_case c[3] = { { .name = "docker v2 scope" },
+				{ .name = "kubepods v1 memory" },
+				{ .name = "kubepods cri-containerd v2 scope" } };
 	char uuid[37], uuid_us[37], hex[3][65], h[40];
 	int i, n = 0;
 
@@ -1456,8 +1669,7 @@ static void case_cgroups(void)
 	for (i = 0; i < 3; i++)
 		rand_hex(hex[i], 64);
 	rand_hex(h, 32);
-	snprintf(uuid, sizeof(uuid), "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16,
-		 h + 20);
+	snprintf(uuid, sizeof(uuid), "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
 	snprintf(uuid_us, sizeof(uuid_us), "%.8s_%.4s_%.4s_%.4s_%.12s", h, h + 8, h + 12, h + 16,
 		 h + 20);
 
@@ -1466,8 +1678,7 @@ static void case_cgroups(void)
 	snprintf(c[0].unit, sizeof(c[0].unit), "docker-%s.scope", hex[0]);
 
 	snprintf(c[1].v2, sizeof(c[1].v2), IT_CG_BASE "/lm-plain");
-	snprintf(c[1].v1, sizeof(c[1].v1), IT_CG_BASE "/kubepods/burstable/pod%s/%s", uuid,
-		 hex[1]);
+	snprintf(c[1].v1, sizeof(c[1].v1), IT_CG_BASE "/kubepods/burstable/pod%s/%s", uuid, hex[1]);
 	snprintf(c[1].cid, sizeof(c[1].cid), "%s", hex[1]);
 	snprintf(c[1].pod, sizeof(c[1].pod), "%s", uuid);
 
@@ -1539,7 +1750,7 @@ static void case_oom(void)
 	char buf[64], rep[64] = "";
 	const char *what_o = "OOM_KILL of the victim", *what_x = "EXIT of the OOM victim";
 	unsigned int before = lm_it_failures();
-	struct pid_since m = {.pid = -1};
+	struct pid_since m = { .pid = -1 };
 	const json_t *oom, *xt;
 	bool v1 = v1mem_mnt[0] != '\0';
 	long long ticks = -1;
@@ -1655,7 +1866,8 @@ static void want_capped(const json_t *ev, const char *what, char *const *argv, s
 	}
 	if (!json_is_array(tr) || json_array_size(tr) != 1 ||
 	    !jstr_is(json_array_get(tr, 0), "args", 4))
-		lm_it_fail("%s: \"truncated\": want [\"args\"], got %s", what, got(ev, "truncated"));
+		lm_it_fail("%s: \"truncated\": want [\"args\"], got %s", what,
+			   got(ev, "truncated"));
 	if (n == 0 || n > argc) {
 		lm_it_fail("%s: \"args\": want 1..%zu entries, got %zu", what, argc, n);
 		return;
@@ -1664,16 +1876,18 @@ static void want_capped(const json_t *ev, const char *what, char *const *argv, s
 		const json_t *v = json_array_get(args, i);
 		size_t l = json_string_length(v);
 
-		if (!json_is_string(v) || l > strlen(argv[i]) || memcmp(json_string_value(v),
-									 argv[i], l)) {
-			lm_it_fail("%s: \"args\"[%zu] is not (a prefix of) the argument (%zu bytes): "
-				   "got %.80s",
-				   what, i, strlen(argv[i]), json_string_value(v));
+		if (!json_is_string(v) || l > strlen(argv[i]) ||
+		    memcmp(json_string_value(v), argv[i], l)) {
+			lm_it_fail(
+				"%s: \"args\"[%zu] is not (a prefix of) the argument (%zu bytes): "
+				"got %.80s",
+				what, i, strlen(argv[i]), json_string_value(v));
 			return;
 		}
 		if (i + 1 < n && l != strlen(argv[i])) {
-			lm_it_fail("%s: \"args\"[%zu] is cut to %zu of %zu bytes but is not the last",
-				   what, i, l, strlen(argv[i]));
+			lm_it_fail(
+				"%s: \"args\"[%zu] is cut to %zu of %zu bytes but is not the last",
+				what, i, l, strlen(argv[i]));
 			return;
 		}
 		kept += l + (i + 1 < n ? 1 : 0);
@@ -1697,8 +1911,8 @@ static void case_cap(long cap)
 	char mbig[96], mmany[96], what[128];
 	char *big = malloc(IT_BIG_ARG_BYTES + 1);
 	char **many = calloc(IT_MANY_ARGS + 2, sizeof(*many));
-	char *bargv[] = {"/bin/true", mbig, big, NULL};
-	struct exec_spec s = {.path = "/bin/true", .fexec_fd = -1, .gate_fd = -1};
+	char *bargv[] = { "/bin/true", mbig, big, NULL };
+	struct exec_spec s = { .path = "/bin/true", .fexec_fd = -1, .gate_fd = -1 };
 	unsigned int before = lm_it_failures();
 	const json_t *ev;
 	size_t i;
@@ -1746,8 +1960,8 @@ static void case_cap(long cap)
 /* --max-args-bytes outside 64..65536 is a usage error: exit 2, one line on stderr. */
 static void case_bad_cap(const char *val)
 {
-	char *argv[] = {(char *)lm_it_bin(), "--listen", "127.0.0.1:18107", "--max-args-bytes",
-			(char *)val, NULL};
+	char *argv[] = { (char *)lm_it_bin(), "--listen",  "127.0.0.1:18107",
+			 "--max-args-bytes",  (char *)val, NULL };
 	struct lm_it_proc *p = NULL;
 	char *err_text = NULL, buf[64];
 	size_t len = 0, i, lines = 0;
@@ -1765,8 +1979,8 @@ static void case_bad_cap(const char *val)
 		for (i = 0; i < len; i++)
 			lines += err_text[i] == '\n';
 		LM_IT_EXPECT(lines == 1 && len && err_text[len - 1] == '\n' &&
-				 !strncmp(err_text, "lifemon:", 8) &&
-				 !strstr(err_text, "unknown option"),
+				     !strncmp(err_text, "lifemon:", 8) &&
+				     !strstr(err_text, "unknown option"),
 			     "--max-args-bytes %s: want one \"lifemon:\" line on stderr (a range "
 			     "error, not an unknown option), got %zu: %s",
 			     val, lines, err_text ? err_text : "");
@@ -1783,9 +1997,9 @@ static void case_bad_cap(const char *val)
 static void lm_start(uint16_t port, const char *out_name, const char *cap)
 {
 	char out[PATH_MAX + 64], marker[96];
-	const char *extra[5] = {"--output", out, NULL};
-	char *argv[] = {"/bin/true", marker, NULL};
-	struct exec_spec s = {.path = "/bin/true", .argv = argv, .fexec_fd = -1, .gate_fd = -1};
+	const char *extra[5] = { "--output", out, NULL };
+	char *argv[] = { "/bin/true", marker, NULL };
+	struct exec_spec s = { .path = "/bin/true", .argv = argv, .fexec_fd = -1, .gate_fd = -1 };
 	const json_t *ev;
 	int err;
 
@@ -1795,8 +2009,8 @@ static void lm_start(uint16_t port, const char *out_name, const char *cap)
 		extra[3] = cap;
 	}
 	err = lm_it_lifemon_start(port, extra, false, &lm);
-	LM_IT_ASSERT(!err, "lifemon %s%s did not become healthy: %s", cap ? "--max-args-bytes " : "",
-		     cap ? cap : "", strerror(-err));
+	LM_IT_ASSERT(!err, "lifemon %s%s did not become healthy: %s",
+		     cap ? "--max-args-bytes " : "", cap ? cap : "", strerror(-err));
 	tail_open(out);
 	snprintf(marker, sizeof(marker), "%s-sync-%u", base, port);
 	run_exec(&s, "sync");
@@ -1805,7 +2019,8 @@ static void lm_start(uint16_t port, const char *out_name, const char *cap)
 		tail_wait(pred_exec_filename, "/bin/true", 1);
 		lm_it_proc_dump_stderr(lm, "lifemon");
 		lm_it_fatal("no EXEC of /bin/true %s in --output within %d ms (%u lines read): the "
-			    "stream has no args?", marker, LM_IT_EVENT_MS, tl.lines);
+			    "stream has no args?",
+			    marker, LM_IT_EVENT_MS, tl.lines);
 	}
 }
 
@@ -1875,6 +2090,8 @@ int main(int argc, char **argv)
 	case_burn();
 	case_args();
 	case_relative_link();
+	case_hex_names();
+	case_deep_cwd();
 	case_fexecve();
 	case_script(NULL);
 	case_script("-e");
