@@ -718,6 +718,7 @@ int BPF_PROG(lm_bench, struct task_struct *task, const char *comm)
 	e = (void *)bd.b;
 	__builtin_memset(e, 0, sizeof(*e));
 	lm_fill_common(&e->c, task);
+	e->c.flags = LM_F_NO_EXE;
 	e->c.comm_len = lm_put_str(bd.b, __builtin_offsetof(struct lm_exec, data), comm,
 				   LM_COMM_LEN);
 	lm_commit(&bd, __builtin_offsetof(struct lm_exec, data) + e->c.comm_len);

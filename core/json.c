@@ -297,10 +297,12 @@ static void lm_json_exec(struct lm_json_out *o, const struct lm_json_ev *ev)
 	lm_json_lit(o, ",\"euid\":");
 	lm_json_u64(o, e->euid);
 	lm_json_str_field(o, "pcomm", v->pcomm.p, v->pcomm.len);
-	if (!(f & (LM_F_TRUNC_ARGS | LM_F_TRUNC_FILENAME | LM_F_TRUNC_EXE | LM_F_TRUNC_CWD)))
+	/* an argument area that could not be read is cut to nothing */
+	if (!(f & (LM_F_TRUNC_ARGS | LM_F_ARGS_FAULT | LM_F_TRUNC_FILENAME | LM_F_TRUNC_EXE |
+		   LM_F_TRUNC_CWD)))
 		return;
 	lm_json_lit(o, ",\"truncated\":[");
-	if (f & LM_F_TRUNC_ARGS) {
+	if (f & (LM_F_TRUNC_ARGS | LM_F_ARGS_FAULT)) {
 		lm_json_lit(o, "\"args\"");
 		first = false;
 	}

@@ -11,6 +11,8 @@ pkgs=(
 	libck-dev libwebsockets-dev liburing-dev libcap-dev
 	# tests
 	libcmocka-dev libjansson-dev libssl-dev curl procps util-linux
+	# JSON Schema validation of real output (tests/schema_check.py)
+	python3 python3-jsonschema
 	# libFuzzer and the sanitizer runtimes for clang (fuzz tests)
 	libclang-rt-14-dev
 	# benchmarks and peers

@@ -53,3 +53,15 @@ set_tests_properties(it_order PROPERTIES TIMEOUT 180)
 # it_fields uses ports 18107-18108; it creates cgroups named like docker and kubepods containers
 # under lm-it-fields in the cgroup2 and v1 memory hierarchies, a 32 MiB memory cgroup for an OOM
 # kill, and a setuid-root copy of id in its temp dir, and removes them all.
+
+# it_schema uses port 18109: lifemon's --output file, stdout and /ws stream, after a workload
+# with odd arguments and a real OOM kill in its own 32 MiB memory cgroup, must validate
+# against docs/event.schema.json (tests/schema_check.py under Debian's python3).
+add_executable(it_schema tests/it_schema.c)
+target_link_libraries(it_schema PRIVATE lm_warnings lm_itutil)
+target_compile_options(it_schema PRIVATE -fno-sanitize=all)
+target_link_options(it_schema PRIVATE -fno-sanitize=all)
+add_test(NAME it_schema COMMAND it_schema $<TARGET_FILE:lifemon> ${LM_PYTHON3}
+  ${CMAKE_SOURCE_DIR}/tests/schema_check.py ${CMAKE_SOURCE_DIR}/docs/event.schema.json)
+set_tests_properties(it_schema PROPERTIES LABELS integration TIMEOUT 120
+  SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)

@@ -45,3 +45,12 @@ foreach(t test_json test_wstatus test_ring test_config test_bcast test_http test
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES LABELS unit TIMEOUT 120)
 endforeach()
+
+# The published event schema (docs/event.schema.json) and its checker, tests/schema_check.py:
+# good lines and README.md's examples pass, each bad line fails for its stated reason.
+# Debian's python3, whose python3-jsonschema (4.10) is the one the checker is written for.
+set(LM_PYTHON3 /usr/bin/python3 CACHE FILEPATH "python3 with python3-jsonschema")
+add_test(NAME schema_unit COMMAND ${LM_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/schema_unit.py
+  ${CMAKE_SOURCE_DIR}/tests/schema_check.py ${CMAKE_SOURCE_DIR}/tests/data
+  ${CMAKE_SOURCE_DIR}/docs/event.schema.json ${CMAKE_SOURCE_DIR}/README.md)
+set_tests_properties(schema_unit PROPERTIES LABELS unit TIMEOUT 120)
