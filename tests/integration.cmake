@@ -12,7 +12,7 @@ target_link_libraries(lm_itutil PRIVATE lm_warnings
   PUBLIC PkgConfig::LIBCRYPTO PkgConfig::JANSSON)
 
 foreach(it events oom shutdown cli storm slow_client metrics kernel_loss hostile order
-    sink_full stage_fail)
+    sink_full stage_fail fields)
   add_executable(it_${it} tests/it_${it}.c)
   target_link_libraries(it_${it} PRIVATE lm_warnings lm_itutil)
   add_test(NAME it_${it} COMMAND it_${it} $<TARGET_FILE:lifemon>)
@@ -25,7 +25,7 @@ target_link_libraries(it_events PRIVATE Threads::Threads)
 # The harness is not under test: sanitizers apply to lifemon (and the unit-tested modules),
 # while the harness forks threaded children, which TSan does not support.
 foreach(t lm_itutil it_events it_oom it_shutdown it_cli it_storm it_slow_client it_metrics
-    it_kernel_loss it_hostile it_order it_sink_full it_stage_fail)
+    it_kernel_loss it_hostile it_order it_sink_full it_stage_fail it_fields)
   target_compile_options(${t} PRIVATE -fno-sanitize=all)
   target_link_options(${t} PRIVATE -fno-sanitize=all)
 endforeach()
@@ -49,6 +49,10 @@ set_tests_properties(it_order PROPERTIES TIMEOUT 180)
 # --user nobody.
 
 # it_stage_fail uses ports 18103-18105 and needs a build with LM_FAULT_INJECT (skips without).
+
+# it_fields uses ports 18107-18108; it creates cgroups named like docker and kubepods containers
+# under lm-it-fields in the cgroup2 and v1 memory hierarchies, a 32 MiB memory cgroup for an OOM
+# kill, and a setuid-root copy of id in its temp dir, and removes them all.
 
 # it_schema uses port 18109: lifemon's --output file, stdout and /ws stream, after a workload
 # with odd arguments and a real OOM kill in its own 32 MiB memory cgroup, must validate
