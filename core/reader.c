@@ -55,6 +55,7 @@ struct lm_reader_ring {
 	uint64_t mask;		/* data size - 1 */
 	uint64_t read_pos;	/* records before this are staged, released or skipped */
 	uint32_t drops_seen;	/* cpu_drops of this CPU's newest record */
+	uint64_t lost_carry;	/* a loss found before a CGROUP record: told with the next event */
 	/*
 	 * Records read but not yet given back to the kernel, in ring order: a staged record
 	 * stays in the kernel ring until the merge releases it (no copy, and the backlog stays
@@ -78,6 +79,7 @@ struct lm_reader {
 	struct lm_stats *stats;
 	int wake_fd;
 	uint64_t next_seq;	/* reader-owned: seq of the next event */
+	uint32_t staged_cg;	/* CGROUP records staged: not events, never counted abandoned */
 	uint64_t batch;		/* events pushed since the last wake */
 	pthread_t thread;
 	bool started;
@@ -137,7 +139,10 @@ static int lm_reader_emit(struct lm_reader *r, int cpu, const struct lm_merge_re
 		lm_reader_wake(r);
 		/* acquire: pairs with main's release store after the serializer died */
 		if (atomic_load_explicit(&r->abort, memory_order_acquire)) {
-			lm_stats_add(&r->stats->abandoned[LM_STATS_STAGE_READER], 1);
+			if (c->type != LM_EV_CGROUP)
+				lm_stats_add(&r->stats->abandoned[LM_STATS_STAGE_READER], 1);
+			else
+				r->staged_cg--;
 			return -ECANCELED;
 		}
 		nanosleep(&ts, NULL);
@@ -152,6 +157,8 @@ static int lm_reader_emit(struct lm_reader *r, int cpu, const struct lm_merge_re
 	lm_ring_ev_commit(r->ev);
 	lm_reader_done(r, cpu, st->pend);
 	lm_stats_add(&r->stats->read[c->type], 1);
+	if (c->type == LM_EV_CGROUP)
+		r->staged_cg--;
 	/* wake the serializer now and then inside a long batch, so both stages run at once */
 	if (++r->batch >= 256)
 		lm_reader_wake(r);
@@ -188,8 +195,18 @@ static void lm_reader_take(struct lm_reader *r, int i, const void *data, uint32_
 	 */
 	rise = v.c->cpu_drops - ring->drops_seen;
 	if (rise && rise < 0x80000000U) {
-		rec.kernel_lost = rise;
+		ring->lost_carry += rise;
 		ring->drops_seen = v.c->cpu_drops;
+	}
+	/*
+	 * The notice goes with an event, which gets a seq and a line: a CGROUP record gets
+	 * neither, so a loss just before one waits for this CPU's next event.
+	 */
+	if (v.c->type != LM_EV_CGROUP) {
+		rec.kernel_lost = ring->lost_carry;
+		ring->lost_carry = 0;
+	} else {
+		r->staged_cg++;
 	}
 	rec.ts_ns = v.c->ts_ns;
 	rec.data = data;
@@ -457,7 +474,8 @@ static void *lm_reader_main(void *arg)
 out:
 	if (r->err) {
 		/* staged records never reach ev_ring */
-		lm_stats_add(&r->stats->abandoned[LM_STATS_STAGE_READER], lm_merge_staged(r->merge));
+		lm_stats_add(&r->stats->abandoned[LM_STATS_STAGE_READER],
+			     lm_merge_staged(r->merge) - r->staged_cg);
 		/* main gave up on a failed consumer: that stage failed, not this one */
 		if (r->err == -ECANCELED)
 			r->err = 0;
