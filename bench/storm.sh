@@ -8,7 +8,9 @@
 # usage: bench/storm.sh [--pause | --pause-only] [--no-append] [--smoke] [--help]
 #   --smoke  a few seconds, for make test: lifemon only, one round of 100 children at 16 live,
 #            nothing appended; fails unless lifemon's file and both WS clients saw them all
-# env:   ROUNDS=3 SHAPES="16 64" TOTAL=5000 LIMIT_S=60 PAUSE=60 PAUSE_LIVE=64 PAUSE_MARGIN=10
+#            and its /metrics gave the kernel ring bytes per record
+# Per run (runs.jsonl, the report): BPF ns per run of each program, ring bytes per record.
+# env:   ROUNDS=3 SHAPES="16 64" TOTAL=100000 LIMIT_S=10 PAUSE=60 PAUSE_LIVE=64 PAUSE_MARGIN=10
 #        CONTENDERS="none lifemon bpftrace forkstat bcc"
 #        PAUSE_CONTENDERS="lifemon lifemon:32M bpftrace forkstat" (lifemon:32M: --ring-size 32M)
 #        LIFEMON=build/lifemon FORKBOMB=(built from bench/forkbomb-lite.c) PORT_BASE=18200
@@ -27,8 +29,8 @@ CMDLINE+="bench/storm.sh${*:+ $*}"
 
 ROUNDS=${ROUNDS:-3}
 SHAPES=${SHAPES:-"16 64"}
-TOTAL=${TOTAL:-5000}
-LIMIT_S=${LIMIT_S:-60}
+TOTAL=${TOTAL:-100000}
+LIMIT_S=${LIMIT_S:-10}
 PAUSE=${PAUSE:-60}
 PAUSE_LIVE=${PAUSE_LIVE:-64}
 PAUSE_MARGIN=${PAUSE_MARGIN:-10}
@@ -54,7 +56,7 @@ for a in "$@"; do
 	--smoke)
 		SMOKE=1 DO_APPEND=0 ROUNDS=1 SHAPES=16 TOTAL=100 LIMIT_S=10 CONTENDERS=lifemon
 		PAUSE_CONTENDERS="" BPF_STATS=0 ;;
-	-h|--help) sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "storm.sh: unknown option '$a' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -343,7 +345,8 @@ run_storm() { # round shape contender
 	fi
 	[ -n "$METRICS_URL" ] && curl -s --max-time 5 "$METRICS_URL" > "$run/metrics0.txt"
 	cpu0=$( [ -n "$CPID" ] && cpu_ns "$CPID" || echo 0 )
-	[ -n "$CPID" ] && read -r -a b0 <<< "$(bpf_stats "$CPID")"
+	[ -n "$CPID" ] && read -r -a b0 <<< "$(bpf_stats "$CPID")" &&
+		"$PY" "$CHECK" bpfsnap "$CPID" > "$run/bpf0.json"
 	[ "${#CLIENTS[@]}" -gt 0 ] && cl0=$(clients_cpu_ns)
 	head -1 /proc/stat > "$run/host0"
 	"$FORKBOMB" --max-live "$s" --total "$TOTAL" --seconds "$LIMIT_S" --mode exec \
@@ -362,6 +365,9 @@ run_storm() { # round shape contender
 		read -r -a b1 <<< "$(bpf_stats "$CPID")"
 		[ "${b1[1]}" -gt "${b0[1]}" ] &&
 			args+=(--bpf-ns $((b1[0] - b0[0])) --bpf-runs $((b1[1] - b0[1])))
+		# per program: kernel.bpf_stats_enabled counts nothing without BPF_STATS=1
+		[ "${b1[1]}" -gt "${b0[1]}" ] && "$PY" "$CHECK" bpfsnap "$CPID" > "$run/bpf1.json" &&
+			args+=(--bpf0 "$run/bpf0.json" --bpf1 "$run/bpf1.json")
 	fi
 	[ "${#CLIENTS[@]}" -gt 0 ] && cl1=$(clients_cpu_ns) && args+=(--extra-cpu-ns $((cl1 - cl0)))
 	[ -n "$METRICS_URL" ] && curl -s --max-time 5 "$METRICS_URL" > "$run/metrics1.txt" &&
@@ -381,8 +387,14 @@ import json, sys
 r = json.loads(sys.stdin.read())
 lost = " ".join("%s:%s/%s" % (k, o.get("exec_lost"), o.get("exit_lost"))
 		for k, o in r["outputs"].items())
-print("spawned=%d rate=%.0f/s cpu_s=%.3f lost(exec/exit)=%s"
-      % (r["spawned"], r["rate"], r.get("cpu_s", 0), lost or "-"))')"
+line = ("spawned=%d rate=%.0f/s cpu_s=%.3f lost(exec/exit)=%s"
+        % (r["spawned"], r["rate"], r.get("cpu_s", 0), lost or "-"))
+if r.get("bpf_runs"):
+    line += " bpf_ns/run=%.0f" % (r["bpf_ns"] / r["bpf_runs"])
+if "ring_bytes_per_record" in r:
+    line += " ring_B/record=%.1f 32M_holds_s=%.0f" % (r["ring_bytes_per_record"],
+                                                      r.get("stall_s_32m", 0))
+print(line)')"
 }
 
 # --- one pause run ---
@@ -537,7 +549,12 @@ bad = {k: (o.get("exec_lost"), o.get("exit_lost")) for k, o in outs.items()
 if r.get("spawned") != int(sys.argv[2]) or len(outs) != 3 or bad:
     sys.exit("storm.sh --smoke: spawned %s of %s, outputs %s, lost (exec, exit) %s"
              % (r.get("spawned"), sys.argv[2], sorted(outs), bad))
-print("storm.sh --smoke: %d children, none lost in %s" % (r["spawned"], ", ".join(sorted(outs))))
+# the ring-footprint metric reached the record (issue 9 measures bytes per record with it)
+if not r.get("ring_bytes_per_record"):
+    sys.exit("storm.sh --smoke: no ring bytes per record (lifemon_read_ring_bytes_total "
+             "missing from /metrics?)")
+print("storm.sh --smoke: %d children, none lost in %s, %.1f ring bytes per record"
+      % (r["spawned"], ", ".join(sorted(outs)), r["ring_bytes_per_record"]))
 EOF
 fi
 if [ "$DO_APPEND" = 1 ]; then

@@ -4,12 +4,15 @@
 # "record" matches forkbomb-lite's pid list against each contender output (lifemon JSON lines,
 # bpftrace or forkstat text) and prints one JSON record per run; "report" turns the records
 # into medians and a markdown table and can put it into the Storm section of BENCHMARKS.md.
+# "bpfsnap" prints the run time and run count of each BPF program a process holds (fdinfo,
+# needs kernel.bpf_stats_enabled), named by bpftool when it is installed.
 import argparse
 import collections
 import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import textwrap
 
@@ -38,6 +41,70 @@ def host_busy_s(path):
     with open(path) as f:
         v = [int(x) for x in f.readline().split()[1:]]
     return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def bpf_snapshot(pid):
+    """{prog_id: [run_time_ns, run_cnt]} of the BPF programs pid holds open (fdinfo)."""
+    progs = {}
+    d = f"/proc/{pid}/fdinfo"
+    try:
+        fds = os.listdir(d)
+    except OSError:
+        return progs
+    for fd in fds:
+        kv = {}
+        try:
+            with open(os.path.join(d, fd)) as f:
+                for ln in f:
+                    k, _, v = ln.partition(":")
+                    kv[k.strip()] = v.strip()
+        except OSError:
+            continue
+        if "prog_id" in kv and "run_cnt" in kv:
+            progs[int(kv["prog_id"])] = [int(kv.get("run_time_ns", 0)), int(kv["run_cnt"])]
+    return progs
+
+
+def bpf_names(ids):
+    """{prog_id: name} from bpftool; 'prog<id>' where bpftool is missing or says nothing."""
+    names = {}
+    try:
+        out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
+                             timeout=10).stdout
+        for p in json.loads(out or b"[]"):
+            if p.get("id") in ids and p.get("name"):
+                names[p["id"]] = p["name"]
+    except (OSError, ValueError, subprocess.SubprocessError):
+        pass
+    names = {i: names.get(i, f"prog{i}") for i in ids}
+    # names are cut to 15 bytes (bpftrace's two sched_process_e...): number the repeats in
+    # load order, which a program's id follows
+    seen = collections.Counter(names.values())
+    nth = collections.Counter()
+    for i in sorted(ids):
+        if seen[names[i]] > 1:
+            nth[names[i]] += 1
+            names[i] = f"{names[i]}#{nth[names[i]]}"
+    return names
+
+
+def cmd_bpfsnap(a):
+    progs = bpf_snapshot(a.pid)
+    names = bpf_names(set(progs))
+    print(json.dumps({str(i): {"name": names[i], "ns": v[0], "runs": v[1]}
+                      for i, v in sorted(progs.items())}, sort_keys=True))
+
+
+def bpf_progs_delta(path0, path1):
+    """Per program name: {"ns", "runs"} between two bpfsnap files (same program ids)."""
+    s0, s1 = (json.load(open(p)) for p in (path0, path1))
+    out = {}
+    for i, p in s1.items():
+        b = s0.get(i, {"ns": 0, "runs": 0})
+        o = out.setdefault(p["name"], {"ns": 0, "runs": 0})
+        o["ns"] += p["ns"] - b["ns"]
+        o["runs"] += p["runs"] - b["runs"]
+    return out
 
 
 # per format: a line -> (type, pid, comm or None) or None; a line -> self-reported loss
@@ -164,6 +231,8 @@ def cmd_record(a):
         rec["hwm_kb"] = a.hwm_kb
     if a.bpf_runs:
         rec["bpf_ns"], rec["bpf_runs"] = a.bpf_ns, a.bpf_runs
+    if a.bpf0 and a.bpf1:
+        rec["bpf_progs"] = bpf_progs_delta(a.bpf0, a.bpf1)
     for k in ("pause_s", "catchup_s"):
         v = getattr(a, k)
         if v is not None:
@@ -184,7 +253,20 @@ def cmd_record(a):
             "stage_waits_reader": d('lifemon_stage_waits_total{stage="reader"}'),
             "process_cpu_s": d("process_cpu_seconds_total"),
             "rss_bytes_end": m1.get("process_resident_memory_bytes", 0.0),
+            # every record read, events and cgroup records, and the ring bytes they took
+            "records_read": sum(d(f'lifemon_read_total{{type="{t}"}}')
+                                for t in ("exec", "exit", "oom")) +
+            d('lifemon_cgroup_records_total{result="read"}'),
+            "ring_bytes": d("lifemon_read_ring_bytes_total"),
         }
+        if "lifemon_read_ring_bytes_total" in m1 and rec["metrics"]["records_read"] > 0:
+            bpr = rec["metrics"]["ring_bytes"] / rec["metrics"]["records_read"]
+            rec["ring_bytes_per_record"] = bpr
+            # a full-rate stall that --ring-size 32M absorbs: every CPU's ring full
+            # (assumes the records spread evenly over the CPUs)
+            ev_s = rec["rate"] * (2 if a.want_exec else 1)
+            if ev_s:
+                rec["stall_s_32m"] = (os.cpu_count() or 1) * 32 * 2**20 / (bpr * ev_s)
     rec["outputs"] = {}
     for spec in a.out:
         label, fmt, path = spec.split(":", 2)
@@ -252,15 +334,16 @@ def storm_table(recs, skipped):
         near = near or base.get((r["round"], r["shape"]), [])
         return sum(near) / len(near) if near else None
     rows = ["| contender | live | rounds | spawned | EXEC lost | EXIT lost | exec/s | "
-            "vs none | CPU s /10k ev | BPF ns /run | host CPU s /10k ev | peak RSS MiB |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "vs none | CPU s /10k ev | BPF ns /run | host CPU s /10k ev | peak RSS MiB | "
+            "ring B /record | 32M rings hold s |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for c in order:
         for s in shapes:
             runs = [r for r in recs if r["contender"] == c and r["shape"] == s]
             if not runs:
                 if c in skipped and s == shapes[0]:
                     rows.append(f"| {CONTENDER_NAMES.get(c, c)} | - | - | - | "
-                                "not runnable here | - | - | - | - | - | - | - |")
+                                "not runnable here | - | - | - | - | - | - | - | - | - |")
                 continue
             ratios = [r["rate"] / baseline(r) for r in runs if baseline(r)]
             per10k = [r["cpu_s"] / r["storm_events"] * 1e4 for r in runs
@@ -269,6 +352,8 @@ def storm_table(recs, skipped):
                        if "host_busy_s" in r and r["storm_events"]]
             hwm = [r["hwm_kb"] / 1024 for r in runs if r.get("hwm_kb")]
             bpf = [r["bpf_ns"] / r["bpf_runs"] for r in runs if r.get("bpf_runs")]
+            bpr = [r["ring_bytes_per_record"] for r in runs if "ring_bytes_per_record" in r]
+            stall = [r["stall_s_32m"] for r in runs if "stall_s_32m" in r]
             spawned = sum(r["spawned"] for r in runs)
             rows.append("| " + " | ".join([
                 CONTENDER_NAMES.get(c, c), str(s), str(len(runs)), fmt_num(spawned),
@@ -280,8 +365,45 @@ def storm_table(recs, skipped):
                 fmt_num(med(bpf)) if bpf else "-",
                 fmt_num(med(host10k), 2),
                 fmt_num(med(hwm), 1) if c != "none" else "-",
+                med_range(bpr, 1), med_range(stall, 0),
             ]) + " |")
     return "\n".join(rows)
+
+
+def med_range(xs, nd):
+    """'median (min-max)' of a list, '-' when empty."""
+    if not xs:
+        return "-"
+    if len(xs) == 1:
+        return fmt_num(xs[0], nd)
+    return f"{fmt_num(med(xs), nd)} ({fmt_num(min(xs), nd)}-{fmt_num(max(xs), nd)})"
+
+
+def bpf_table(recs):
+    """Per contender, shape and BPF program: runs per storm child and ns per run."""
+    rows = ["| contender | live | program | runs | runs /child | ns /run: median (min-max) |",
+            "|---|---:|---|---:|---:|---:|"]
+    keys = sorted({(r["contender"], r["shape"]) for r in recs if r.get("bpf_progs")},
+                  key=lambda k: (k[0], int(k[1])))
+    for c, s in keys:
+        runs = [r for r in recs if r["contender"] == c and r["shape"] == s and r.get("bpf_progs")]
+        names = sorted({n for r in runs for n, v in r["bpf_progs"].items() if v["runs"]})
+        for n in names + ["all"]:
+            ns, cnt, per = [], 0, []
+            for r in runs:
+                ps = r["bpf_progs"]
+                v = ({"ns": sum(x["ns"] for x in ps.values()),
+                      "runs": sum(x["runs"] for x in ps.values())} if n == "all" else ps.get(n))
+                if not v or not v["runs"]:
+                    continue
+                ns.append(v["ns"] / v["runs"])
+                cnt += v["runs"]
+                if r["spawned"]:
+                    per.append(v["runs"] / r["spawned"])
+            if ns:
+                rows.append(f"| {CONTENDER_NAMES.get(c, c)} | {s} | {n} | {cnt:,} | "
+                            f"{fmt_num(med(per), 2)} | {med_range(ns, 0)} |")
+    return "\n".join(rows) if len(rows) > 2 else ""
 
 
 def storm_details(recs):
@@ -317,8 +439,8 @@ def storm_details(recs):
 def pause_table(recs):
     rows = ["| contender | output | paused s | spawned | EXEC lost | EXIT lost | lost % | "
             "kernel dropped (exec/exit) | loss told in-band / by the tool | catch-up s | "
-            "peak RSS MiB |",
-            "|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|"]
+            "peak RSS MiB | ring B /record |",
+            "|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|"]
     for r in recs:
         m = r.get("metrics", {})
         kd = (f"{int(m.get('kernel_dropped_exec', 0)):,} / "
@@ -346,6 +468,7 @@ def pause_table(recs):
                 kd if i == 0 else "", "; ".join(told) or "nothing",
                 fmt_num(r.get("catchup_s"), 1) if i == 0 else "",
                 (fmt_num(r["hwm_kb"] / 1024, 1) if r.get("hwm_kb") else "-") if i == 0 else "",
+                fmt_num(r.get("ring_bytes_per_record"), 1) if i == 0 else "",
             ]) + " |")
     return "\n".join(rows)
 
@@ -401,7 +524,17 @@ def cmd_report(a):
                      "ready to caught up; BPF ns /run = average run time of the contender's "
                      "BPF programs (kernel.bpf_stats_enabled; charged to the traced "
                      "processes, not to the contender); host CPU s = busy time of all CPUs "
-                     "(/proc/stat) during the same window.", 96) + "\n")
+                     "(/proc/stat) during the same window. ring B /record = kernel ring "
+                     "bytes per record read (lifemon_read_ring_bytes_total: 8-byte header and "
+                     "padding included) / records read; 32M rings hold s = the seconds of a "
+                     "stall at this run's event rate that --ring-size 32M absorbs: CPUs x 32 "
+                     "MiB / (B per record x events/s), records spread evenly over the CPUs.",
+                     96) + "\n")
+        bt = bpf_table(recs)
+        if bt:
+            parts.append("BPF programs (kernel.bpf_stats_enabled; runs /child = program runs "
+                         "per storm child, median over rounds):\n")
+            parts.append(bt + "\n")
         det = storm_details(recs)
         for c, why in sorted(skipped.items()):
             det += f"\n- {c}: {why}"
@@ -437,6 +570,8 @@ def main():
     r.add_argument("--hwm-kb", type=int)
     r.add_argument("--bpf-ns", type=int, help="BPF program run time (bpf_stats)")
     r.add_argument("--bpf-runs", type=int)
+    r.add_argument("--bpf0", help="bpfsnap output before the storm")
+    r.add_argument("--bpf1", help="bpfsnap output after it")
     r.add_argument("--host0")
     r.add_argument("--host1")
     r.add_argument("--metrics0")
@@ -452,6 +587,9 @@ def main():
     p.add_argument("--meta")
     p.add_argument("--bench", help="BENCHMARKS.md to add the block to")
     p.set_defaults(fn=cmd_report)
+    b = sub.add_parser("bpfsnap")
+    b.add_argument("pid", type=int)
+    b.set_defaults(fn=cmd_bpfsnap)
     a = ap.parse_args()
     a.fn(a)
 
