@@ -279,9 +279,62 @@ static __always_inline void lm_fill_common(struct lm_common *c, struct task_stru
 	}
 }
 
+/*
+ * Copies p's comm to b[off] with two direct loads (p is a BTF pointer) and no helper call;
+ * returns its length (up to the first NUL, at most 16: the kernel keeps one, but a racing
+ * rename may not have written it yet).
+ */
 static __always_inline __u32 lm_put_comm(char *b, __u32 off, struct task_struct *p)
 {
-	return lm_put_str(b, off, __builtin_preserve_access_index(&p->comm), LM_COMM_LEN);
+	union {
+		__u64 w[2];
+		char c[LM_COMM_LEN];
+	} comm;
+	__u32 len, pos;
+
+	if (off >= lm_half)
+		return 0;
+	comm.w[0] = *(__u64 *)&p->comm[0];
+	comm.w[1] = *(__u64 *)&p->comm[8];
+	for (len = 0; len < LM_COMM_LEN; len++)
+		if (!comm.c[len])
+			break;
+	pos = off & (lm_half - 1);
+	*(__u64 *)(b + pos) = comm.w[0];
+	*(__u64 *)(b + pos + 8) = comm.w[1];
+	return len;
+}
+
+/* The inline name: d_shortname since 6.14, d_iname before (32 bytes on 64-bit). */
+#define LM_INAME_LEN 32
+
+struct dentry___short {
+	union shortname_store d_shortname;
+} __attribute__((preserve_access_index));
+
+struct dentry___iname {
+	unsigned char d_iname[32];
+} __attribute__((preserve_access_index));
+
+/*
+ * The inline name's offset in struct dentry when d_parent, d_name (hash_len, name), d_inode
+ * and it follow each other, else 0. Relocated constants: the verifier sees one branch.
+ */
+static __always_inline __u32 lm_iname_off(void)
+{
+	__u32 p = bpf_core_field_offset(struct dentry, d_parent), in;
+
+	if (bpf_core_field_exists(struct dentry___short, d_shortname))
+		in = bpf_core_field_offset(struct dentry___short, d_shortname);
+	else if (bpf_core_field_exists(struct dentry___iname, d_iname))
+		in = bpf_core_field_offset(struct dentry___iname, d_iname);
+	else
+		return 0;
+	if (bpf_core_field_offset(struct dentry, d_name) != p + 8 ||
+	    bpf_core_field_offset(struct qstr, name) != 8 ||
+	    bpf_core_field_offset(struct dentry, d_inode) != p + 24 || in != p + 32)
+		return 0;
+	return in;
 }
 
 /* A path walk in progress, for lm_walk_step (bpf_loop: the verifier checks one step once). */
@@ -304,13 +357,15 @@ static long lm_walk_step(__u32 i, void *ctx)
 	/* locals: BPF_CORE_READ must not record struct lm_walk's layout as a relocation */
 	struct dentry *d = w->d, *parent;
 	struct mount *m = w->m;
+	/* d_parent, d_name, d_inode and the inline name, as they sit in struct dentry */
 	struct {
 		struct dentry *parent;
 		__u64 hash_len;
 		const unsigned char *name;
+		void *inode;
+		unsigned char iname[LM_INAME_LEN];
 	} dn;
-	const unsigned char *name;
-	__u32 pos;
+	__u32 pos, len, ioff = lm_iname_off();
 	char *b;
 	long n;
 
@@ -331,17 +386,17 @@ static long lm_walk_step(__u32 i, void *ctx)
 		return 0;
 	}
 	/*
-	 * d may come from a probe read (a mount crossing), so it is no BTF pointer: read
-	 * d_parent and d_name in one probe read where they sit together, as in every kernel
-	 * since 2.6 (the offsets are relocated: the other branch is dead code then).
+	 * d may come from a probe read (a mount crossing), so it is no BTF pointer. Where
+	 * d_parent, d_name, d_inode and the inline name sit together (every kernel since 2.6;
+	 * ioff says so, from relocated offsets) one probe read takes them all, and a short
+	 * name (most are) is copied from it without a second helper call.
 	 */
-	if (bpf_core_field_offset(struct dentry, d_name) ==
-		    bpf_core_field_offset(struct dentry, d_parent) + 8 &&
-	    bpf_core_field_offset(struct qstr, name) == 8) {
+	if (ioff) {
 		bpf_probe_read_kernel(&dn, sizeof(dn),
 				      (void *)d + bpf_core_field_offset(struct dentry, d_parent));
 	} else {
 		dn.parent = BPF_CORE_READ(d, d_parent);
+		dn.hash_len = 0;
 		dn.name = BPF_CORE_READ(d, d_name.name);
 	}
 	parent = dn.parent;
@@ -352,13 +407,20 @@ static long lm_walk_step(__u32 i, void *ctx)
 	b = bpf_map_lookup_elem(&lm_scratch, &w->key);
 	if (!b)
 		return 1;
-	name = dn.name;
 	pos = w->off & (lm_half - 1);
 	b[pos] = '/';
-	n = bpf_probe_read_kernel_str(b + ((pos + 1) & (lm_half - 1)), LM_NAME_MAX, name);
-	if (n < 1)
-		return 1;
-	w->off += n; /* the '/' and the name, its NUL overwritten by the next '/' */
+	pos = (pos + 1) & (lm_half - 1);
+	/* hash_len: the hash in the low half, the length in the high half */
+	len = dn.hash_len >> 32;
+	if (ioff && (void *)dn.name == (void *)d + ioff && len < LM_INAME_LEN) {
+		__builtin_memcpy(b + pos, dn.iname, LM_INAME_LEN);
+		w->off += 1 + len; /* the '/' and the name; the bytes after it are overwritten */
+	} else {
+		n = bpf_probe_read_kernel_str(b + pos, LM_NAME_MAX, dn.name);
+		if (n < 1)
+			return 1;
+		w->off += n; /* the '/' and the name, its NUL overwritten by the next '/' */
+	}
 	w->d = parent;
 	return 0;
 root:
