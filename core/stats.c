@@ -133,7 +133,7 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 		     "divided by the records read, the average record's footprint.",
 		     lm_stats_get(&s->reader_ring_bytes));
 	lm_stats_one(&o, "lifemon_reader_invalid_total", "counter",
-		     "Ring buffer records of an unexpected size or version.",
+		     "Ring buffer records that failed decoding (size, version, type or lengths).",
 		     lm_stats_get(&s->reader_invalid));
 	lm_stats_one(&o, "lifemon_reader_order_forced_total", "counter",
 		     "Events released before kernel-time order was certain (staging full).",
