@@ -42,7 +42,7 @@
 #include "net/ws.h"
 
 #define LM_EXIT_USAGE 2
-#define LM_EV_RING_MIN_BYTES (4U << 20)
+#define LM_EV_RING_MIN_BYTES (1U << 20)
 #define LM_BCAST_SLOTS 256
 #define LM_POOL_SLOTS (LM_BCAST_SLOTS + 64)
 #define LM_IDX_RING_SLOTS 512 /* > LM_POOL_SLOTS: every index fits, pushes never fail */

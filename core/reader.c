@@ -124,7 +124,8 @@ static void lm_reader_done(struct lm_reader *r, int i, uint32_t pend)
  */
 static int lm_reader_emit(struct lm_reader *r, int cpu, const struct lm_merge_rec *st)
 {
-	const struct lm_common *c = st->data;
+	/* checked by lm_rec_decode when the record was taken: 1 .. LM_EV_TYPE_CNT - 1 */
+	uint8_t type = ((const struct lm_common *)st->data)->type;
 	long backoff_ns = 20000;
 	struct lm_rec *slot;
 	bool waited = false;
@@ -139,7 +140,7 @@ static int lm_reader_emit(struct lm_reader *r, int cpu, const struct lm_merge_re
 		lm_reader_wake(r);
 		/* acquire: pairs with main's release store after the serializer died */
 		if (atomic_load_explicit(&r->abort, memory_order_acquire)) {
-			if (c->type != LM_EV_CGROUP)
+			if (type != LM_EV_CGROUP)
 				lm_stats_add(&r->stats->abandoned[LM_STATS_STAGE_READER], 1);
 			else
 				r->staged_cg--;
@@ -150,14 +151,15 @@ static int lm_reader_emit(struct lm_reader *r, int cpu, const struct lm_merge_re
 			backoff_ns *= 2;
 	}
 	/* a CGROUP record is no event: it carries the seq the next event will get */
-	slot->seq = c->type == LM_EV_CGROUP ? r->next_seq : r->next_seq++;
+	slot->seq = type == LM_EV_CGROUP ? r->next_seq : r->next_seq++;
 	slot->kernel_lost = st->kernel_lost;
 	slot->cpu = (uint32_t)cpu;
 	memcpy(lm_rec_data(slot), st->data, st->size);
 	lm_ring_ev_commit(r->ev);
+	/* the kernel may overwrite the record from here on: only `type`, read before, is used */
 	lm_reader_done(r, cpu, st->pend);
-	lm_stats_add(&r->stats->read[c->type], 1);
-	if (c->type == LM_EV_CGROUP)
+	lm_stats_add(&r->stats->read[type], 1);
+	if (type == LM_EV_CGROUP)
 		r->staged_cg--;
 	/* wake the serializer now and then inside a long batch, so both stages run at once */
 	if (++r->batch >= 256)
