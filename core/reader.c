@@ -298,6 +298,12 @@ static int lm_reader_drain(struct lm_reader *r, bool final)
 
 	for (pass = 0; final || pass < LM_READER_MAX_PASSES; pass++) {
 		uint64_t now = lm_reader_now_ns();
+
+		/* test builds: fail as a poll error would, near the events the fault names */
+		if (!final && lm_fault_is_due(LM_FAULT_READER, r->next_seq - 1)) {
+			lm_err("reader", "cannot wait for the ring buffers: %s", strerror(EIO));
+			return -EIO;
+		}
 		uint64_t floor_ns = now > LM_READER_CLOCK_SLACK_NS ? now - LM_READER_CLOCK_SLACK_NS : 0;
 		uint32_t read = 0;
 		bool full = false;
