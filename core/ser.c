@@ -11,7 +11,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,10 +32,8 @@ struct lm_ser {
 	atomic_bool abort;	/* any thread -> ser: the ws thread died; stop waiting for slots */
 	atomic_bool failed;	/* ser -> main */
 	int err;		/* written by the thread before it ends; read after join */
-	/* what lm_ser_resolve hands to the JSON writer for one event */
-	char exe_buf[LM_PATH_MAX], cwd_buf[LM_PATH_MAX], cg_buf[LM_PATH_MAX],
-		mem_buf[LM_PATH_MAX];
-	char cid_buf[65], pod_buf[37], unit_buf[256];
+	/* exe and cwd in order, for the JSON writer */
+	char exe_buf[LM_PATH_MAX], cwd_buf[LM_PATH_MAX];
 };
 
 static int64_t lm_ser_clock_ns(clockid_t id)
@@ -167,30 +164,21 @@ static void lm_ser_resolve(struct lm_ser *s, const struct lm_rec_view *v, struct
 		ev->pod_uid = cg.pod_uid;
 		ev->unit = cg.unit;
 	}
-	/* views stay valid until the next lookup: copy what the first one gave */
-	if (have_cg) {
-		ev->cgroup_len = cg.path_len < LM_PATH_MAX ? cg.path_len : LM_PATH_MAX;
-		memcpy(s->cg_buf, cg.path, ev->cgroup_len);
-		ev->cgroup = s->cg_buf;
-		ev->container_id = cg.container_id ? strcpy(s->cid_buf, cg.container_id) : NULL;
-		ev->pod_uid = cg.pod_uid ? strcpy(s->pod_buf, cg.pod_uid) : NULL;
-		ev->unit = cg.unit ? strncpy(s->unit_buf, cg.unit, sizeof(s->unit_buf) - 1) : NULL;
-	}
+	/* the v2 view survives the lookup in the memory controller's v1 hierarchy */
 	if (s->o.memcg_hier > 0 && v->c->memcg_id &&
 	    !lm_cgroup_lookup(s->o.cgroup, (uint32_t)s->o.memcg_hier, v->c->memcg_id, &mem))
 		have_mem = true;
 	if (have_mem) {
-		if (!ev->container_id && mem.container_id)
-			ev->container_id = strcpy(s->cid_buf, mem.container_id);
-		if (!ev->pod_uid && mem.pod_uid)
-			ev->pod_uid = strcpy(s->pod_buf, mem.pod_uid);
+		if (!ev->container_id)
+			ev->container_id = mem.container_id;
+		if (!ev->pod_uid)
+			ev->pod_uid = mem.pod_uid;
 	}
 	if (v->oom) {
 		/* the memory controller's hierarchy: v1 where it is mounted, else cgroup v2 */
 		if (have_mem) {
-			ev->memcg_len = mem.path_len < LM_PATH_MAX ? mem.path_len : LM_PATH_MAX;
-			memcpy(s->mem_buf, mem.path, ev->memcg_len);
-			ev->memcg = s->mem_buf;
+			ev->memcg = mem.path;
+			ev->memcg_len = mem.path_len;
 		} else if (s->o.memcg_hier <= 0 && have_cg) {
 			ev->memcg = ev->cgroup;
 			ev->memcg_len = ev->cgroup_len;
