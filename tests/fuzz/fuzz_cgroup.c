@@ -25,6 +25,9 @@
 
 #include "core/cgroup.h"
 
+#define LM_FUZZ_NAME "fuzz_cgroup"
+#include "tests/fuzz/fuzz_guard.h"
+
 /* libFuzzer's entry points (the -Wmissing-prototypes build wants declarations) */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -32,17 +35,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define IN_MAX 16384 /* longer inputs are cut here */
 #define IDS 16
 #define GRACE 4
-
-#define check(cond, ...)                                                                    \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "fuzz_cgroup: %s:%d: check failed: %s: ", __FILE__, \
-				__LINE__, #cond);                                           \
-			fprintf(stderr, __VA_ARGS__);                                       \
-			fputc('\n', stderr);                                                \
-			abort();                                                            \
-		}                                                                           \
-	} while (0)
 
 static char *in_map; /* IN_MAX bytes, then a PROT_NONE page */
 static size_t in_page;

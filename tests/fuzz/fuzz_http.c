@@ -23,6 +23,9 @@
 
 #include "net/http.h"
 
+#define LM_FUZZ_NAME "fuzz_http"
+#include "tests/fuzz/fuzz_guard.h"
+
 /* libFuzzer's entry points (the -Wmissing-prototypes build wants declarations) */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -32,42 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define OUT_MAX 8192
 #define TOKEN_CAP 256 /* lm_http_is_token_ok decodes the query token into this many bytes */
 
-struct guard {
-	char *map;
-	size_t size; /* usable bytes before the guard page */
-};
-
 static struct guard field_g[FIELDS], out_g, tok_g;
-
-#define check(cond, ...)                                                                  \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
-			fprintf(stderr, "fuzz_http: %s:%d: check failed: %s: ", __FILE__, \
-				__LINE__, #cond);                                         \
-			fprintf(stderr, __VA_ARGS__);                                     \
-			fputc('\n', stderr);                                              \
-			abort();                                                          \
-		}                                                                         \
-	} while (0)
-
-static void guard_map(struct guard *g, size_t size)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-
-	g->size = (size + page - 1) / page * page;
-	g->map =
-	    mmap(NULL, g->size + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (g->map == MAP_FAILED || mprotect(g->map + g->size, page, PROT_NONE)) {
-		perror("fuzz_http: guard mapping");
-		abort();
-	}
-}
-
-static char *guard_end(const struct guard *g, size_t len)
-{
-	check(len <= g->size, "buffer of %zu bytes > guard region %zu", len, g->size);
-	return g->map + g->size - len;
-}
 
 /* Copies s (with its NUL) so that the NUL is the last byte before the guard page. */
 static const char *guard_str(const struct guard *g, const char *s, size_t len)

@@ -33,6 +33,9 @@
 #include "core/wstatus.h"
 #include "tests/rec_build.h"
 
+#define LM_FUZZ_NAME "fuzz_json"
+#include "tests/fuzz/fuzz_guard.h"
+
 /* libFuzzer's entry points (the -Wmissing-prototypes build wants declarations) */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -41,47 +44,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define OUT_MAX (6 * STR_MAX + 64) /* worst case: every byte becomes \u00XX or \ufffd */
 #define HDR_LEN (8 + 8 + 2 + 2 + 2 + 72 + 40 + 9 * 2)
 
-/* A region whose last byte sits right before a PROT_NONE page: one byte past it faults. */
-struct guard {
-	char *map;
-	size_t size; /* usable bytes before the guard page */
-};
-
 static struct guard out_g, out2_g, in_g;
 /* the record, and what the serializer resolves: each ends at a guard page */
 static struct rb_guard rec_g, exe_g, cwd_g, cg_g, memcg_g, unit_g, cid_g, pod_g;
 static size_t line_max; /* lm_json_event_max(LM_ARGS_MAX) */
-
-#define check(cond, ...)                                                                  \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
-			fprintf(stderr, "fuzz_json: %s:%d: check failed: %s: ", __FILE__, \
-				__LINE__, #cond);                                         \
-			fprintf(stderr, __VA_ARGS__);                                     \
-			fputc('\n', stderr);                                              \
-			abort();                                                          \
-		}                                                                         \
-	} while (0)
-
-static void guard_map(struct guard *g, size_t size)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-
-	g->size = (size + page - 1) / page * page;
-	g->map =
-	    mmap(NULL, g->size + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (g->map == MAP_FAILED || mprotect(g->map + g->size, page, PROT_NONE)) {
-		perror("fuzz_json: guard mapping");
-		abort();
-	}
-}
-
-/* `len` bytes that end exactly at the guard page. */
-static char *guard_end(const struct guard *g, size_t len)
-{
-	check(len <= g->size, "buffer of %zu bytes > guard region %zu", len, g->size);
-	return g->map + g->size - len;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

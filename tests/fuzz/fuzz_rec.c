@@ -24,50 +24,17 @@
 #include "core/json.h"
 #include "core/rec.h"
 
+#define LM_FUZZ_NAME "fuzz_rec"
+#include "tests/fuzz/fuzz_guard.h"
+
 /* libFuzzer's entry points (the -Wmissing-prototypes build wants declarations) */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define IN_MAX (1u << 20) /* longer inputs are cut here */
 
-/* A region whose last byte sits right before a PROT_NONE page: one byte past it faults. */
-struct guard {
-	char *map;
-	size_t size; /* usable bytes before the guard page */
-};
-
 static struct guard in_g, out_g, exe_g, cwd_g;
 static size_t line_max;
-
-#define check(cond, ...)                                                                 \
-	do {                                                                             \
-		if (!(cond)) {                                                           \
-			fprintf(stderr, "fuzz_rec: %s:%d: check failed: %s: ", __FILE__, \
-				__LINE__, #cond);                                        \
-			fprintf(stderr, __VA_ARGS__);                                    \
-			fputc('\n', stderr);                                             \
-			abort();                                                         \
-		}                                                                        \
-	} while (0)
-
-static void guard_map(struct guard *g, size_t size)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-
-	g->size = (size + page - 1) / page * page;
-	g->map =
-	    mmap(NULL, g->size + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (g->map == MAP_FAILED || mprotect(g->map + g->size, page, PROT_NONE)) {
-		perror("fuzz_rec: guard mapping");
-		abort();
-	}
-}
-
-static char *guard_end(const struct guard *g, size_t len)
-{
-	check(len <= g->size, "buffer of %zu bytes > guard region %zu", len, g->size);
-	return g->map + g->size - len;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
