@@ -65,3 +65,23 @@ add_test(NAME it_schema COMMAND it_schema $<TARGET_FILE:lifemon> ${LM_PYTHON3}
   ${CMAKE_SOURCE_DIR}/tests/schema_check.py ${CMAKE_SOURCE_DIR}/docs/event.schema.json)
 set_tests_properties(it_schema PROPERTIES LABELS integration TIMEOUT 120
   SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+
+# Issue 10's /ws protocol: HELLO, filters, since=, LOST notices with seq ranges and waiting for
+# consumers that make progress. tests/it_proto.c is their raw-socket stream client, JSON Lines
+# loader and filter model. Ports: it_filter 18110, it_resume 18111-18113, it_filter_loss
+# 18114-18115, it_stall 18116. The storms are bench/forkbomb-lite runs bounded in time, total
+# and live children (argv[2]).
+add_library(lm_itproto STATIC tests/it_proto.c)
+target_link_libraries(lm_itproto PRIVATE lm_warnings PUBLIC lm_itutil)
+target_compile_options(lm_itproto PRIVATE -fno-sanitize=all)
+foreach(it filter resume filter_loss stall)
+  add_executable(it_${it} tests/it_${it}.c)
+  target_link_libraries(it_${it} PRIVATE lm_warnings lm_itproto Threads::Threads)
+  target_compile_options(it_${it} PRIVATE -fno-sanitize=all)
+  target_link_options(it_${it} PRIVATE -fno-sanitize=all)
+  add_test(NAME it_${it} COMMAND it_${it} $<TARGET_FILE:lifemon> $<TARGET_FILE:forkbomb-lite>)
+  set_tests_properties(it_${it} PROPERTIES LABELS integration TIMEOUT 120
+    SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+endforeach()
+# it_stall stops lifemon for 30 s in a storm and waits for the catch-up.
+set_tests_properties(it_stall PROPERTIES TIMEOUT 150)
