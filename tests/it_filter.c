@@ -61,6 +61,7 @@ struct wproc {
 	int raise_sig;	  /* > 0: raise it instead of exec'ing */
 	const char *cg;	  /* cgroup dir to join before exec'ing */
 	int gate[2];	  /* EOF on gate[0] lets the child go on */
+	bool live;	  /* forked and not reaped: cleanup kills it */
 };
 
 static struct wproc W[W_N];
@@ -74,7 +75,10 @@ static int child_main(void *arg)
 
 	if (null_fd < 0 || dup2(null_fd, STDOUT_FILENO) < 0)
 		return 120;
-	close(w->gate[1]);
+	/* the other children's gates too: each must see EOF when the test closes its end */
+	for (i = 0; i < W_N; i++)
+		if (W[i].gate[1] >= 0)
+			close(W[i].gate[1]);
 	while (read(w->gate[0], &c, 1) > 0)
 		;
 	if (w->raise_sig) {
@@ -116,6 +120,7 @@ static void w_fork(struct wproc *w)
 	LM_IT_ASSERT(pipe2(w->gate, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
 	err = lm_it_fork_fn(child_main, w, &w->pid);
 	LM_IT_ASSERT(!err, "%s: fork: %s", w->name, strerror(-err));
+	w->live = true;
 	close(w->gate[0]);
 }
 
@@ -144,8 +149,10 @@ static void w_run(struct wproc *w)
 		LM_IT_ASSERT(!err, "moving %d into %s: %s", w->pid, path, strerror(-err));
 	}
 	close(w->gate[1]);
+	w->gate[1] = -1;
 	err = lm_it_reap(w->pid, 10000, &status);
 	LM_IT_ASSERT(!err, "%s: child %d did not finish", w->name, w->pid);
+	w->live = false;
 	if (w->raise_sig)
 		LM_IT_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == w->raise_sig,
 			     "test setup: %s ended with %s", w->name,
@@ -164,6 +171,7 @@ static void w_set(int id, const char *name, const char *path, const char *arg1, 
 {
 	struct wproc *w = &W[id];
 
+	w->gate[0] = w->gate[1] = -1;
 	w->name = name;
 	snprintf(w->path, sizeof(w->path), "%s", path);
 	snprintf(w->arg1, sizeof(w->arg1), "%s", arg1 ? arg1 : "");
@@ -250,7 +258,7 @@ static void cleanup(void *arg)
 
 	(void)arg;
 	for (i = 0; i < W_N; i++)
-		if (W[i].pid > 0)
+		if (W[i].live)
 			lm_it_kill_reap(W[i].pid);
 	rmdir_wait(cg_docker);
 	rmdir_wait(cg_plain);

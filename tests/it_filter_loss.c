@@ -4,11 +4,13 @@
  * (type=exit) falls behind and events are dropped for it. Every seq gap it sees must then be
  * either covered exactly by a slow_client LOST notice (first_seq..last_seq, count, and
  * "matched" equal to the events in that range the filter selects, counted in the --output
- * file, which has every event) or made of events the filter does not select. Two ways to fall
- * behind: (1) the client stops reading for 3 s, longer than lifemon waits for a consumer that
- * makes no progress, then reads again; (2) with --ring-size 64K the client reads, but slowly,
- * so the kernel rings pass lifemon's high-water mark. An unfiltered client reading at full
- * speed beside them is checked the same way, and in (1) must lose nothing. Uses
+ * file, which has every event) or made of events the filter does not select. lifemon keeps
+ * --replay-bytes 1M of history for clients that are behind; two ways to fall behind further:
+ * (1) the client stops reading for 3 s, longer than lifemon waits for a consumer that makes no
+ * progress, then reads again; (2) with --ring-size 64K the client reads, but slowly, so the
+ * kernel rings pass lifemon's high-water mark. An unfiltered client reading at full speed
+ * beside them is checked the same way, and in (1) must lose nothing and never wait for more
+ * than about a second. Uses
  * 127.0.0.1:18114-18115; starts lifemon and bench/forkbomb-lite (argv[2]) and stops only those,
  * by PID. Root only.
  */
@@ -27,8 +29,13 @@
 #define PORT_RING 18115
 #define SYNC_MS 30000
 #define STUCK_AT_MS 1000 /* the filtered client reads this long into the storm ... */
-#define STUCK_MS 3000	 /* ... then not at all for this long (lifemon waits about 1 s) */
-#define SLOW_EVERY_MS 40 /* (2): one message per this, at most */
+/*
+ * ... then not at all for this long: lifemon waits about 1 s for it once its socket buffers
+ * (up to 4 MiB on loopback) are full, and the storm's EXITs take some 3 s to fill them
+ */
+#define STUCK_MS 7000
+#define SLOW_EVERY_MS 40  /* (2): one read per this ... */
+#define SLOW_READ 4096	  /* ... of at most this: 100 KB/s, a tenth of the storm's EXITs */
 #define CLIENT_RCVBUF 8192
 
 static const char *fb;
@@ -148,9 +155,11 @@ static void check_gaps(const char *who, struct lm_it_proto *s, const char *query
 	lm_it_proto_filter_free(f);
 }
 
-static struct lm_it_proto *open_q(uint16_t port, const char *query, int rcvbuf, const char *who)
+static struct lm_it_proto *open_q(uint16_t port, const char *query, int rcvbuf, size_t max_read,
+				  const char *who)
 {
-	struct lm_it_proto_opts o = {.port = port, .query = query, .rcvbuf = rcvbuf};
+	struct lm_it_proto_opts o = {.port = port, .query = query, .rcvbuf = rcvbuf,
+				     .max_read = max_read};
 	int64_t deadline = lm_it_now_ms() + 5000;
 	struct lm_it_proto *s = NULL;
 	int err, status = 0;
@@ -197,16 +206,18 @@ static double metric(uint16_t port, const char *series)
 
 static void run(bool stuck)
 {
-	const char *extra_stuck[] = {"--output", out_path, "--ws-slow-ms", "30000", NULL};
+	/* 1M of history: a client behind by more is no longer served from it */
+	const char *extra_stuck[] = {"--output", out_path, "--ws-slow-ms", "30000",
+				     "--replay-bytes", "1M", NULL};
 	const char *extra_ring[] = {"--output", out_path, "--ws-slow-ms", "30000", "--ring-size",
-				    "64K", NULL};
+				    "64K", "--replay-bytes", "1M", NULL};
 	const char *name = stuck ? "stuck client" : "slow client, 64K rings";
 	uint16_t port = stuck ? PORT_STUCK : PORT_RING;
 	struct lm_it_proto *x, *y;
 	struct lm_it_proto_rec *frecs = NULL;
 	struct loss lx, ly;
 	long long end, flo, fhi, seq;
-	int64_t t0, next_read = 0;
+	int64_t t0, next_read = 0, y_last, y_silence = 0;
 	char buf[64], who_x[96], who_y[96];
 	size_t nf;
 	long *fidx;
@@ -218,11 +229,13 @@ static void run(bool stuck)
 	unlink(out_path);
 	err = lm_it_lifemon_start(port, stuck ? extra_stuck : extra_ring, false, &lm);
 	LM_IT_ASSERT(!err, "%s: lifemon did not become healthy: %s", name, strerror(-err));
-	x = open_q(port, "type=exit", CLIENT_RCVBUF, who_x);
-	y = open_q(port, NULL, 0, who_y);
-	err = lm_it_proto_storm(fb, stuck ? 6 : 4, 16, 100000, &storm);
+	x = open_q(port, "type=exit", CLIENT_RCVBUF, stuck ? 0 : SLOW_READ, who_x);
+	y = open_q(port, NULL, 0, 0, who_y);
+	err = lm_it_proto_storm(fb, stuck ? (STUCK_AT_MS + STUCK_MS) / 1000 + 2 : 4, 16, 100000,
+				&storm);
 	LM_IT_ASSERT(!err, "forkbomb-lite: %s", strerror(-err));
 	t0 = lm_it_now_ms();
+	y_last = t0;
 	for (;;) {
 		int64_t now = lm_it_now_ms();
 		bool x_reads;
@@ -241,7 +254,14 @@ static void run(bool stuck)
 			if (!stuck)
 				next_read = now + SLOW_EVERY_MS;
 		}
-		LM_IT_ASSERT(lm_it_proto_pump(y, 5) >= 0, "%s: the stream ended", who_y);
+		err = lm_it_proto_pump(y, 5);
+		LM_IT_ASSERT(err >= 0, "%s: the stream ended", who_y);
+		/* the longest time y got nothing in the storm: what the stuck client cost it */
+		now = lm_it_now_ms();
+		if (err > 0)
+			y_last = now;
+		if (now - y_last > y_silence)
+			y_silence = now - y_last;
 	}
 	storm = -1;
 	LM_IT_EXPECT(!err && WIFEXITED(status) && !WEXITSTATUS(status),
@@ -249,6 +269,7 @@ static void run(bool stuck)
 		     lm_it_wstatus_str(status, buf, sizeof(buf)));
 	end = lm_it_proto_sync(y, SYNC_MS);
 	LM_IT_ASSERT(end > 0, "%s: no end marker: %s", who_y, strerror((int)-end));
+	lm_it_proto_set_max_read(x, 0); /* the rest at full speed */
 	drain_to(x, end, who_x);
 	lm_it_proto_report(x, who_x);
 	lm_it_proto_report(y, who_y);
@@ -301,9 +322,15 @@ static void run(bool stuck)
 	LM_IT_EXPECT(lx.filtered > 0, "%s: no filtered-out event outside the losses", who_x);
 	LM_IT_EXPECT(wsd >= (double)lx.lost, "%s: lifemon_ws_dropped_total %.0f < %lld lost",
 		     who_x, wsd, lx.lost);
-	if (stuck)
+	if (stuck) {
 		LM_IT_EXPECT(!ly.notices, "%s: lost %lld events beside a stuck client (it read "
 			     "all the time)", who_y, ly.lost);
+		LM_IT_EXPECT(y_silence < 2000, "%s: got nothing for %lld ms in the storm while "
+			     "the other client was stuck: held back for more than about 1 s", who_y,
+			     (long long)y_silence);
+	}
+	lm_it_note("%s: the longest wait for a message in the storm: %lld ms", who_y,
+		   (long long)y_silence);
 	free(fidx);
 	lm_it_proto_recs_free(frecs, nf);
 	lm_it_proto_close(x);

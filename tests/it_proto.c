@@ -36,6 +36,7 @@
 struct lm_it_proto {
 	int fd;
 	bool keep_fields;
+	size_t max_read; /* 0: PROTO_CHUNK */
 	int dead;
 	uint16_t close_code;
 	char close_reason[128];
@@ -621,6 +622,7 @@ int lm_it_proto_open(const struct lm_it_proto_opts *o, struct lm_it_proto **out,
 	}
 	s->fd = -1;
 	s->keep_fields = o->keep_fields;
+	s->max_read = o->max_read && o->max_read < PROTO_CHUNK ? o->max_read : PROTO_CHUNK;
 	snprintf(target, tlen, "/ws%s%s", o->query && o->query[0] ? "?" : "",
 		 o->query ? o->query : "");
 	err = tcp_connect(o->port, o->rcvbuf, timeout, &s->fd);
@@ -634,7 +636,7 @@ int lm_it_proto_open(const struct lm_it_proto_opts *o, struct lm_it_proto **out,
 		err = (int)hl;
 		goto out;
 	}
-	if (sscanf(head, "HTTP/1.1 %d", &st) != 1) {
+	if (sscanf(head, "HTTP/1.%*d %d", &st) != 1) {
 		err = -EPROTO;
 		goto out;
 	}
@@ -697,7 +699,7 @@ int lm_it_proto_pump(struct lm_it_proto *s, int timeout_ms)
 		}
 		if (poll(&pf, 1, left) <= 0)
 			continue;
-		n = recv(s->fd, s->in + s->in_len, PROTO_CHUNK, MSG_DONTWAIT);
+		n = recv(s->fd, s->in + s->in_len, s->max_read, MSG_DONTWAIT);
 		if (n == 0) {
 			proto_problem(s, "TCP closed without a close frame");
 			s->dead = -ECONNRESET;
@@ -711,7 +713,20 @@ int lm_it_proto_pump(struct lm_it_proto *s, int timeout_ms)
 			return s->dead;
 		}
 		s->in_len += (size_t)n;
+		if (s->max_read < PROTO_CHUNK) {
+			r = proto_frames(s);
+			if (r < 0) {
+				s->dead = r;
+				return r;
+			}
+			return (int)(s->nrecs - before) + (!had_hello && s->hello.seen);
+		}
 	}
+}
+
+void lm_it_proto_set_max_read(struct lm_it_proto *s, size_t max_read)
+{
+	s->max_read = max_read && max_read < PROTO_CHUNK ? max_read : PROTO_CHUNK;
 }
 
 const struct lm_it_proto_hello *lm_it_proto_hello(const struct lm_it_proto *s)
@@ -1084,7 +1099,7 @@ int lm_it_proto_raw_upgrade(uint16_t port, const char *target, int timeout_ms, i
 		err = (int)hl;
 		goto out;
 	}
-	if (sscanf(buf, "HTTP/1.1 %d", status) != 1) {
+	if (sscanf(buf, "HTTP/1.%*d %d", status) != 1) {
 		err = -EPROTO;
 		goto out;
 	}

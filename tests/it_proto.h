@@ -51,6 +51,7 @@ struct lm_it_proto_opts {
 	int rcvbuf;	   /* > 0: SO_RCVBUF set before connect (a small window) */
 	bool keep_fields;  /* keep the string fields of each event */
 	int timeout_ms;	   /* connect and upgrade; 0: 5000 */
+	size_t max_read;   /* > 0: read at most this many bytes per pump (a slow reader) */
 };
 
 /*
@@ -61,11 +62,15 @@ struct lm_it_proto_opts {
 int lm_it_proto_open(const struct lm_it_proto_opts *o, struct lm_it_proto **out, int *status);
 
 /*
- * Reads for up to timeout_ms, returning after the first complete text message. Returns the
+ * Reads for up to timeout_ms, returning after the first complete text message (or, with
+ * max_read, after one read of at most that many bytes). Returns the
  * number of lines it held, 0 on timeout, or a negative error once the stream is dead (a close
  * frame from the server is recorded, not a problem). Answers pings.
  */
 int lm_it_proto_pump(struct lm_it_proto *s, int timeout_ms);
+
+/* Changes opts.max_read (0: no limit). */
+void lm_it_proto_set_max_read(struct lm_it_proto *s, size_t max_read);
 
 /* The HELLO (seen is false before it arrived). */
 const struct lm_it_proto_hello *lm_it_proto_hello(const struct lm_it_proto *s);
