@@ -375,7 +375,11 @@ static void bad_queries(const struct lm_it_proto_hello *h)
 	/* 65 hex digits are more than a container id has */
 	snprintf(q, sizeof(q), "container=%s0", docker_hex);
 	check_bad(q, "bad filter: container: ", true);
-	/* a query over 4096 bytes (17 values of 250 bytes would be refused anyway) */
+	/*
+	 * A query over 4096 bytes: the request is then over --max-header-bytes (4096) too, which
+	 * libwebsockets refuses by closing the connection before lifemon sees it (as it_hostile
+	 * accepts for oversized headers). Never an upgrade.
+	 */
 	snprintf(q, sizeof(q), "args=");
 	for (i = 0; i < 16; i++) {
 		memset(q + strlen(q), 'b', 255);
@@ -390,9 +394,11 @@ static void bad_queries(const struct lm_it_proto_hello *h)
 
 		snprintf(target, sizeof(target), "/ws?%s", q);
 		lm_it_proto_raw_upgrade(IT_PORT, target, 5000, &status, body, sizeof(body));
-		LM_IT_EXPECT(status >= 400 && status < 500,
-			     "a query of %zu bytes (over 4096): status %d \"%.100s\", want a 4xx "
-			     "refusal before any upgrade", strlen(q), status, body);
+		LM_IT_EXPECT(status == 0 || (status >= 400 && status < 500),
+			     "a query of %zu bytes (over 4096): status %d \"%.100s\", want a 4xx or "
+			     "a closed connection, never an upgrade", strlen(q), status, body);
+		lm_it_note("a query of %zu bytes: %s%d", strlen(q), status ? "status " : "closed, ",
+			   status);
 	}
 	/* since ahead of next_seq, same instance */
 	snprintf(q, sizeof(q), "since=%lld&instance=%s", h->next_seq + 1000000, h->instance);
