@@ -34,8 +34,13 @@
  * (up to 4 MiB on loopback) are full, and the storm's EXITs take some 3 s to fill them
  */
 #define STUCK_MS 7000
-#define SLOW_EVERY_MS 40  /* (2): one read per this ... */
-#define SLOW_READ 4096	  /* ... of at most this: 100 KB/s, a tenth of the storm's EXITs */
+#define SLOW_EVERY_MS 50  /* (2): one read per this ... */
+#define SLOW_READ 2048	  /* ... of at most this: 40 KB/s, a twentieth of the storm's EXITs */
+/*
+ * (2) lasts this long: the client falls behind by more than the loopback socket buffers (up
+ * to 4 MiB) and the 1M history hold, even at half this host's usual storm rate
+ */
+#define SLOW_STORM_S 10
 #define CLIENT_RCVBUF 8192
 
 static const char *fb;
@@ -231,8 +236,8 @@ static void run(bool stuck)
 	LM_IT_ASSERT(!err, "%s: lifemon did not become healthy: %s", name, strerror(-err));
 	x = open_q(port, "type=exit", CLIENT_RCVBUF, stuck ? 0 : SLOW_READ, who_x);
 	y = open_q(port, NULL, 0, 0, who_y);
-	err = lm_it_proto_storm(fb, stuck ? (STUCK_AT_MS + STUCK_MS) / 1000 + 2 : 4, 16, 100000,
-				&storm);
+	err = lm_it_proto_storm(fb, stuck ? (STUCK_AT_MS + STUCK_MS) / 1000 + 2 : SLOW_STORM_S, 16,
+				100000, &storm);
 	LM_IT_ASSERT(!err, "forkbomb-lite: %s", strerror(-err));
 	t0 = lm_it_now_ms();
 	y_last = t0;
