@@ -565,7 +565,7 @@ int main(int argc, char **argv)
 	const struct lm_it_acct_rec *recs;
 	pid_t trickle[MAX_TRICKLE], child, lm_pid, marker;
 	char pidstr[16], reason[128], buf[64];
-	const char *extra[] = {"--ws-slow-ms", SLOW_MS_STR, "--bench-tgid", pidstr, NULL};
+	const char *extra[] = {"--ws-slow-ms", SLOW_MS_STR, "--bench-tgid", pidstr, "--replay-bytes", "1M", NULL};
 	int64_t t0, deadline, t_drop = 0, t_gone = 0, next_trickle, ms = 0;
 	int64_t t_slow1 = 0, t_slow2 = 0; /* lifemon counted 1, 2 slow disconnects */
 	long max_rss = 0, rss;
