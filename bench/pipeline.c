@@ -171,7 +171,8 @@ struct pl_check {
 	uint64_t kernel_lost;	/* events the kernel could not queue (they never got seqs) */
 	uint64_t kernel_notices;
 	uint64_t order_errors;	/* seq not the expected one (gap, repeat, reorder) */
-	uint64_t bad_lines;	/* neither an event nor a LOST notice */
+	uint64_t bad_lines;	/* neither an event nor a LOST notice, or a HELLO not first */
+	uint64_t hellos;	/* HELLO lines */
 	uint64_t last_seq;	/* newest seq seen or announced lost */
 	uint64_t first_seq;	/* seq of the first line (events before it predate the client) */
 	char head[PL_LINE_HEAD];
@@ -200,7 +201,15 @@ static void pl_check_line(struct pl_check *k, const char *s, size_t n)
 {
 	static const char ev_pfx[] = "{\"seq\":";
 	static const char lost_pfx[] = "{\"type\":\"LOST\"";
+	static const char hello_pfx[] = "{\"type\":\"HELLO\",";
 	uint64_t seq, first, last, cnt;
+
+	/* lifemon's first line on /ws; only there */
+	if (n >= sizeof(hello_pfx) - 1 && !memcmp(s, hello_pfx, sizeof(hello_pfx) - 1)) {
+		if (k->hellos++ || k->events || k->lost_notices || k->kernel_notices)
+			k->bad_lines++;
+		return;
+	}
 
 	if (n >= sizeof(ev_pfx) - 1 && !memcmp(s, ev_pfx, sizeof(ev_pfx) - 1) &&
 	    pl_field_u64(s, n, "{\"seq\":", &seq)) {
