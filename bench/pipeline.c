@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Pipeline benchmark, user space only (no kernel, no BPF). A producer thread plays lm-reader
- * and fills the real ev_ring; the real lm-ser thread, file sink and lm-ws server (built as
- * core/main.c builds them) carry the events to K WebSocket clients on loopback, each a thread
+ * and fills the real ev_ring; the real lm-ser thread, file sink and lm-ws server (built by
+ * core/pipeline.c, as for lifemon) carry the events to K WebSocket clients on loopback, each a thread
  * of this process that reads RFC 6455 frames, counts events and LOST notices and checks seq
  * order. Also times lm_json_event alone, and runs as a standalone client for bench/synth.sh.
  */
@@ -35,21 +35,17 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "core/pipeline.h"
 #include "core/ring.h"
-#include "core/ser.h"
-#include "core/sink.h"
 #include "core/stats.h"
-#include "net/ws.h"
 #include "tests/ws_client.h"
 
-/* The sizes core/main.c builds the pipeline with (its #defines are private to main.c). */
-#define PL_EV_RING_BYTES (4U << 20)
-#define PL_TXT_SLOT_BYTES (32 * 1024)
-#define PL_POOL_SLOTS 64
-#define PL_IDX_RING_SLOTS 128
-#define PL_SINK_BUF_BYTES (256 * 1024)
-#define PL_SINK_BUF_CNT 8
+/* lifemon's defaults (core/main.c); lm_ws_open refuses zeroes */
 #define PL_WS_SLOW_MS 10000
+#define PL_WS_MAX_CLIENTS 64
+#define PL_WS_MAX_HEADER_BYTES 4096
+#define PL_WS_HANDSHAKE_TIMEOUT_S 5
+#define PL_WS_IDLE_TIMEOUT_S 30
 
 #define PL_WAKE_EVERY 256	/* core/reader.c wakes the serializer every 256 records */
 #define PL_TPL_CNT 4096		/* distinct template events, cycled */
@@ -175,7 +171,8 @@ struct pl_check {
 	uint64_t kernel_lost;	/* events the kernel could not queue (they never got seqs) */
 	uint64_t kernel_notices;
 	uint64_t order_errors;	/* seq not the expected one (gap, repeat, reorder) */
-	uint64_t bad_lines;	/* neither an event nor a LOST notice */
+	uint64_t bad_lines;	/* neither an event nor a LOST notice, or a HELLO not first */
+	uint64_t hellos;	/* HELLO lines */
 	uint64_t last_seq;	/* newest seq seen or announced lost */
 	uint64_t first_seq;	/* seq of the first line (events before it predate the client) */
 	char head[PL_LINE_HEAD];
@@ -204,7 +201,15 @@ static void pl_check_line(struct pl_check *k, const char *s, size_t n)
 {
 	static const char ev_pfx[] = "{\"seq\":";
 	static const char lost_pfx[] = "{\"type\":\"LOST\"";
+	static const char hello_pfx[] = "{\"type\":\"HELLO\",";
 	uint64_t seq, first, last, cnt;
+
+	/* lifemon's first line on /ws; only there */
+	if (n >= sizeof(hello_pfx) - 1 && !memcmp(s, hello_pfx, sizeof(hello_pfx) - 1)) {
+		if (k->hellos++ || k->events || k->lost_notices || k->kernel_notices)
+			k->bad_lines++;
+		return;
+	}
 
 	if (n >= sizeof(ev_pfx) - 1 && !memcmp(s, ev_pfx, sizeof(ev_pfx) - 1) &&
 	    pl_field_u64(s, n, "{\"seq\":", &seq)) {
@@ -703,13 +708,12 @@ struct pl_result {
 struct pl_run {
 	const struct pl_cfg *cfg;
 	const struct pl_scen *sc;
-	struct lm_stats stats;
+	struct lm_pipeline *pipe;	/* rings, pool, sink, lm-ser and lm-ws; no reader */
+	const struct lm_stats *stats;
+	/* the pipeline's, for the producer and the drain thread */
 	struct lm_ev_ring *ev_ring;
 	struct lm_idx_ring *txt_ring, *free_ring;
 	struct lm_txt_pool *pool;
-	struct lm_sink *sink;
-	struct lm_ser *ser;
-	struct lm_ws *ws;
 	int wake_fd;
 	int drain_fd;		/* eventfd: publish callback -> drain thread */
 	pthread_t producer, drain;
@@ -818,11 +822,6 @@ static void *pl_drain_main(void *arg)
 	return NULL;
 }
 
-static void pl_publish_ws(void *ctx)
-{
-	lm_ws_wake(ctx);
-}
-
 static void pl_publish_drain(void *ctx)
 {
 	struct pl_run *r = ctx;
@@ -830,14 +829,6 @@ static void pl_publish_drain(void *ctx)
 
 	if (write(r->drain_fd, &one, sizeof(one)) < 0)
 		return;
-}
-
-static int pl_metrics(void *ctx, uint64_t hist_bytes, uint64_t hist_cap, char *buf, size_t cap)
-{
-	struct pl_run *r = ctx;
-	struct lm_stats_view v = { .hist_bytes = hist_bytes, .hist_cap = hist_cap, .attached = 1 };
-
-	return lm_stats_render(&r->stats, &v, buf, cap);
 }
 
 /* Scans a JSON Lines file with the line checker. Returns 0 or -errno. */
@@ -899,7 +890,8 @@ static double pl_rusage_cpu_s(void)
 
 static double pl_json_only(const struct pl_cfg *cfg, uint64_t *bytes)
 {
-	char *buf = malloc(PL_TXT_SLOT_BYTES), exe[LM_PATH_MAX], cwd[LM_PATH_MAX];
+	uint32_t slot_bytes = lm_pipeline_slot_bytes(LM_ARGS_DEFAULT);
+	char *buf = malloc(slot_bytes), exe[LM_PATH_MAX], cwd[LM_PATH_MAX];
 	uint64_t i, total = 0, unix0 = (uint64_t)time(NULL) * 1000000000ULL, t0, t1;
 	struct lm_rec_view v;
 	size_t len = 0;
@@ -921,11 +913,11 @@ static double pl_json_only(const struct pl_cfg *cfg, uint64_t *bytes)
 			ev.cwd_len = lm_rec_path(&v.cwd, false, cwd, sizeof(cwd));
 			ev.cwd = cwd;
 		}
-		w = lm_json_event(buf + len, PL_TXT_SLOT_BYTES - len, &ev);
+		w = lm_json_event(buf + len, slot_bytes - len, &ev);
 		if (w < 0) {
 			/* slot full: start a fresh one, as lm-ser does */
 			len = 0;
-			w = lm_json_event(buf, PL_TXT_SLOT_BYTES, &ev);
+			w = lm_json_event(buf, slot_bytes, &ev);
 			if (w < 0)
 				break;
 		}
@@ -942,7 +934,6 @@ static int pl_run_once(const struct pl_cfg *cfg, const struct pl_scen *sc, int r
 		       struct pl_result *res)
 {
 	struct pl_run r = { .cfg = cfg, .sc = sc, .wake_fd = -1, .drain_fd = -1 };
-	struct lm_ser_opts so = { 0 };
 	double cpu0[PL_CPU_GROUPS], cpu1[PL_CPU_GROUPS], rus0;
 	uint64_t t0, t_end = 0, t_ws = 0, t_file = 0, deadline;
 	bool producer_started = false;
@@ -957,92 +948,60 @@ static int pl_run_once(const struct pl_cfg *cfg, const struct pl_scen *sc, int r
 		res->bytes_per_event = (double)bytes / (double)cfg->events;
 		return res->json_ns < 0 ? -ENOMEM : 0;
 	}
-	r.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	r.drain_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (r.wake_fd < 0 || r.drain_fd < 0)
+	if (r.drain_fd < 0)
 		return -errno;
-	err = lm_ring_ev_open(PL_EV_RING_BYTES, &r.ev_ring);
-	if (!err)
-		err = lm_ring_idx_open(PL_IDX_RING_SLOTS, &r.txt_ring);
-	if (!err)
-		err = lm_ring_idx_open(PL_IDX_RING_SLOTS, &r.free_ring);
-	if (!err)
-		err = lm_ring_pool_open(PL_POOL_SLOTS, PL_TXT_SLOT_BYTES, lm_ws_headroom_bytes(),
-					&r.pool);
-	if (err)
-		goto out;
-	for (i = 0; i < PL_POOL_SLOTS; i++)
-		lm_ring_idx_push(r.free_ring, (uint32_t)i);
-	if (sc->file) {
-		struct lm_sink_opts o = {
-			.fd = -1,
-			.path = cfg->file_path,
-			.id = LM_STATS_SINK_FILE,
-			.buf_bytes = PL_SINK_BUF_BYTES,
-			.buf_cnt = PL_SINK_BUF_CNT,
-			.notify_fd = r.wake_fd,
-		};
-
-		unlink(cfg->file_path);
-		err = lm_sink_open(&o, &r.stats, &r.sink);
-		if (err) {
-			fprintf(stderr, "pipeline: cannot open file sink %s: %s\n", cfg->file_path,
-				strerror(-err));
-			goto out;
-		}
-	}
-	if (sc->ws) {
-		struct lm_ws_opts wo = {
-			.host = "127.0.0.1",
+	{
+		struct lm_pipeline_opts po = {
+			.max_args_bytes = LM_ARGS_DEFAULT,
+			.output = sc->file ? cfg->file_path : NULL,
+			.host = sc->ws ? "127.0.0.1" : NULL,
 			.port = (uint16_t)(cfg->port + run_no % 64),
-			.txt_ring = r.txt_ring,
-			.free_ring = r.free_ring,
-			.pool = r.pool,
-			.replay_bytes = 16ULL << 20,
-			.instance = "0000000000000000",
+			.ws_slow_ms = PL_WS_SLOW_MS,
 			.version = "bench",
-			.slow_ms = PL_WS_SLOW_MS,
-			.stats = &r.stats,
-			.metrics = pl_metrics,
-			.metrics_ctx = &r,
-			/* lifemon's defaults (core/main.c); lm_ws_open refuses zeroes */
-			.max_clients = 64,
-			.max_header_bytes = 4096,
-			.handshake_timeout_s = 5,
-			.idle_timeout_s = 30,
+			.max_clients = PL_WS_MAX_CLIENTS,
+			.max_header_bytes = PL_WS_MAX_HEADER_BYTES,
+			.handshake_timeout_s = PL_WS_HANDSHAKE_TIMEOUT_S,
+			.idle_timeout_s = PL_WS_IDLE_TIMEOUT_S,
+			/* without ws a drain thread returns the slots */
+			.publish = pl_publish_drain,
+			.publish_ctx = &r,
+			.start_time_s = (double)time(NULL),
 		};
+		enum lm_pipeline_part part;
 
-		err = lm_ws_open(&wo, &r.ws);
+		if (sc->file)
+			unlink(cfg->file_path);
+		err = lm_pipeline_open(&po, &r.pipe, &part);
 		if (err) {
-			fprintf(stderr, "pipeline: cannot listen on 127.0.0.1:%u: %s\n", wo.port,
-				strerror(-err));
+			if (part == LM_PIPELINE_PART_FILE)
+				fprintf(stderr, "pipeline: cannot open file sink %s: %s\n",
+					cfg->file_path, strerror(-err));
+			else if (part == LM_PIPELINE_PART_WS)
+				fprintf(stderr, "pipeline: cannot listen on 127.0.0.1:%u: %s\n",
+					po.port, strerror(-err));
+			else
+				fprintf(stderr, "pipeline: cannot build the pipeline (part %d): %s\n",
+					(int)part, strerror(-err));
 			goto out;
 		}
-		lm_ws_set_ready(r.ws, true);
 	}
-	so.ev_ring = r.ev_ring;
-	so.txt_ring = r.txt_ring;
-	so.free_ring = r.free_ring;
-	so.pool = r.pool;
-	so.sinks[0] = r.sink;
-	so.sink_cnt = r.sink ? 1 : 0;
-	so.stats = &r.stats;
-	so.wake_fd = r.wake_fd;
-	so.publish = sc->ws ? pl_publish_ws : pl_publish_drain;
-	so.publish_ctx = sc->ws ? (void *)r.ws : (void *)&r;
-	err = lm_ser_open(&so, &r.ser);
-	if (err)
-		goto out;
-	if (sc->ws)
-		err = lm_ws_start(r.ws);
-	else {
+	/* this process plays lm-reader, and lm-ws too when there is no server */
+	r.stats = lm_pipeline_stats(r.pipe);
+	r.ev_ring = lm_pipeline_ev_ring(r.pipe);
+	r.wake_fd = lm_pipeline_wake(r.pipe);
+	r.txt_ring = lm_pipeline_txt_ring(r.pipe);
+	r.free_ring = lm_pipeline_free_ring(r.pipe);
+	r.pool = lm_pipeline_pool(r.pipe);
+	lm_pipeline_set_ready(r.pipe, true);
+	if (!sc->ws) {
 		err = -pthread_create(&r.drain, NULL, pl_drain_main, &r);
 		r.drain_started = !err;
 	}
 	if (!err)
-		err = lm_ser_start(r.ser);
+		err = lm_pipeline_start(r.pipe);
 	if (err)
-		goto out;
+		goto out_clients;
 
 	r.clients = calloc(sc->clients ? (size_t)sc->clients : 1, sizeof(*r.clients));
 	if (!r.clients) {
@@ -1063,10 +1022,10 @@ static int pl_run_once(const struct pl_cfg *cfg, const struct pl_scen *sc, int r
 	}
 	/* every client must be in the broadcast before the first event (cursor = newest) */
 	deadline = pl_now_ns() + 5000000000ULL;
-	while (lm_stats_get(&r.stats.ws_clients) < (uint64_t)sc->clients) {
+	while (lm_stats_get(&r.stats->ws_clients) < (uint64_t)sc->clients) {
 		if (pl_now_ns() > deadline) {
 			fprintf(stderr, "pipeline: only %" PRIu64 " of %d clients connected\n",
-				lm_stats_get(&r.stats.ws_clients), sc->clients);
+				lm_stats_get(&r.stats->ws_clients), sc->clients);
 			err = -ETIMEDOUT;
 			goto out_clients;
 		}
@@ -1097,7 +1056,7 @@ static int pl_run_once(const struct pl_cfg *cfg, const struct pl_scen *sc, int r
 			done &= t != 0;
 			t_end = t > t_end ? t : t_end;
 		} else if (!sc->clients && !t_ws) {
-			if (lm_stats_get(&r.stats.ws_published) >= cfg->events)
+			if (lm_stats_get(&r.stats->ws_published) >= cfg->events)
 				t_ws = now;
 			done &= t_ws != 0;
 		}
@@ -1108,8 +1067,8 @@ static int pl_run_once(const struct pl_cfg *cfg, const struct pl_scen *sc, int r
 			t_end = t > t_end ? t : t_end;
 		}
 		if (sc->file && !t_file) {
-			if (lm_stats_get(&r.stats.sink[LM_STATS_SINK_FILE].delivered) +
-				    lm_stats_get(&r.stats.sink[LM_STATS_SINK_FILE].dropped) >=
+			if (lm_stats_get(&r.stats->sink[LM_STATS_SINK_FILE].delivered) +
+				    lm_stats_get(&r.stats->sink[LM_STATS_SINK_FILE].dropped) >=
 			    cfg->events)
 				t_file = now;
 			done &= t_file != 0;
@@ -1142,15 +1101,13 @@ out_clients:
 		atomic_store_explicit(&r.producer_exit, true, memory_order_release);
 		pthread_join(r.producer, NULL);
 	}
-	/* pipeline order, as core/main.c shuts down */
-	if (r.ser) {
-		int e = lm_ser_stop(r.ser);
+	/* pipeline order (core/pipeline.c): no reader here, so lm-ser, then lm-ws */
+	if (r.pipe) {
+		int e = lm_pipeline_stop(r.pipe);
 
 		if (e && !err)
 			err = e;
 	}
-	if (r.ws)
-		lm_ws_stop(r.ws, 1000);
 	if (r.drain_started) {
 		atomic_store_explicit(&r.drain_stop, true, memory_order_release);
 		pthread_join(r.drain, NULL);
@@ -1179,32 +1136,28 @@ out_clients:
 			fprintf(stderr, "pipeline: client %d: %s (close code %u)\n", i,
 				c->err ? c->errmsg : "closed by server", c->close_code);
 	}
-	res->ws_published = lm_stats_get(&r.stats.ws_published);
-	res->ws_delivered = lm_stats_get(&r.stats.ws_delivered);
-	res->ws_dropped = lm_stats_get(&r.stats.ws_dropped);
-	res->ws_slow_disc = lm_stats_get(&r.stats.ws_slow_disconnects);
-	res->serialized = lm_stats_get(&r.stats.serialized);
-	res->ser_slot_waits = lm_stats_get(&r.stats.ser_slot_waits);
+	res->ws_published = lm_stats_get(&r.stats->ws_published);
+	res->ws_delivered = lm_stats_get(&r.stats->ws_delivered);
+	res->ws_dropped = lm_stats_get(&r.stats->ws_dropped);
+	res->ws_slow_disc = lm_stats_get(&r.stats->ws_slow_disconnects);
+	res->serialized = lm_stats_get(&r.stats->serialized);
+	res->ser_slot_waits = lm_stats_get(&r.stats->ser_slot_waits);
 	res->producer_waits = r.producer_waits;
-	res->sink_delivered = lm_stats_get(&r.stats.sink[LM_STATS_SINK_FILE].delivered);
-	res->sink_dropped = lm_stats_get(&r.stats.sink[LM_STATS_SINK_FILE].dropped);
-	res->sink_bytes = lm_stats_get(&r.stats.sink[LM_STATS_SINK_FILE].bytes);
+	res->sink_delivered = lm_stats_get(&r.stats->sink[LM_STATS_SINK_FILE].delivered);
+	res->sink_dropped = lm_stats_get(&r.stats->sink[LM_STATS_SINK_FILE].dropped);
+	res->sink_bytes = lm_stats_get(&r.stats->sink[LM_STATS_SINK_FILE].bytes);
 out:
-	lm_ser_close(r.ser);
-	lm_ws_close(r.ws);
-	lm_sink_close(r.sink);
+	if (r.drain_started) {
+		atomic_store_explicit(&r.drain_stop, true, memory_order_release);
+		pthread_join(r.drain, NULL);
+	}
+	lm_pipeline_close(r.pipe);
 	if (sc->file && !err) {
 		res->file_ok = pl_verify_file(cfg->file_path, cfg->events, &res->file_bytes);
 		if (!cfg->keep_file)
 			unlink(cfg->file_path);
 	}
 	free(r.clients);
-	lm_ring_pool_close(r.pool);
-	lm_ring_idx_close(r.free_ring);
-	lm_ring_idx_close(r.txt_ring);
-	lm_ring_ev_close(r.ev_ring);
-	if (r.wake_fd >= 0)
-		close(r.wake_fd);
 	if (r.drain_fd >= 0)
 		close(r.drain_fd);
 	return err;

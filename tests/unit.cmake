@@ -50,8 +50,13 @@ target_link_libraries(test_merge PRIVATE lm_warnings lm_merge PkgConfig::CMOCKA)
 add_executable(test_cgroup tests/test_cgroup.c)
 target_link_libraries(test_cgroup PRIVATE lm_warnings lm_cgroup PkgConfig::CMOCKA)
 
+# The composition root, built without a reader or ws server: no root, BPF or network.
+add_executable(test_pipeline tests/test_pipeline.c)
+target_link_libraries(test_pipeline PRIVATE lm_warnings lm_pipeline lm_json lm_test_rec
+  PkgConfig::CMOCKA Threads::Threads)
+
 foreach(t test_json test_rec test_wstatus test_ring test_config test_hist test_http test_filter
-    test_stats test_sink test_merge test_cgroup)
+    test_stats test_sink test_merge test_cgroup test_pipeline)
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES LABELS unit TIMEOUT 120)
 endforeach()
