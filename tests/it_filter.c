@@ -403,7 +403,7 @@ static void bad_queries(const struct lm_it_proto_hello *h)
 	/* since ahead of next_seq, same instance */
 	snprintf(q, sizeof(q), "since=%lld&instance=%s", h->next_seq + 1000000, h->instance);
 	{
-		char target[300], body[512];
+		char target[8300], body[512];
 		long long n = -1;
 		int status = 0;
 
@@ -421,7 +421,7 @@ static void bad_queries(const struct lm_it_proto_hello *h)
 	{
 		static const char *const good[] = {"type=EXEC,Exit,OOM_KILL", "exit=nonzero",
 						   "comm=%2A", "since=1", "container=ABCdef"};
-		char target[2048];
+		char target[8300];
 		int status;
 
 		for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
