@@ -5,8 +5,8 @@
  * one without a filter, then real processes with unique arguments that each filter selects.
  * Every client must start with a HELLO naming the file's instance, receive exactly the events
  * of the file that its filter matches from its HELLO's next_seq on (all of the host's, checked
- * with the model in tests/it_proto.c) and, of this test's processes, exactly the ones listed
- * for it here. Every bad query form must get HTTP 400 with its reason before any upgrade.
+ * with the model in tests/it_proto.c, where exe= and args= also pass the EXIT of a process
+ * whose EXEC they passed) and, of this test's processes, exactly the ones listed for it here. Every bad query form must get HTTP 400 with its reason before any upgrade.
  * Uses 127.0.0.1:18110; creates cgroups under lm-it-filter-<pid> in the cgroup2 hierarchy (one
  * named like a docker scope) and removes them. Root only.
  */
@@ -468,6 +468,31 @@ static int w_of_pid(pid_t pid)
 	return -1;
 }
 
+/*
+ * What lifemon sends a client that starts at seq `from` with `query`: sel[seq - from] for the
+ * file's seqs from..fhi (the model judges each event once, in order). Caller frees.
+ */
+static bool *judge_range(const char *query, long long from, const struct lm_it_proto_rec *frecs,
+			 const long *fidx, long long flo, long long fhi)
+{
+	struct lm_it_proto_filter *f = NULL;
+	long long seq;
+	bool *sel;
+
+	if (lm_it_proto_filter_parse(query, &f))
+		return NULL;
+	sel = calloc((size_t)(fhi >= from ? fhi - from + 1 : 1), sizeof(*sel));
+	LM_IT_ASSERT(sel, "out of memory");
+	for (seq = from; seq <= fhi; seq++) {
+		long j = seq >= flo ? fidx[seq - flo] : -1;
+
+		if (j >= 0)
+			sel[seq - from] = lm_it_proto_filter_judge(f, &frecs[j]);
+	}
+	lm_it_proto_filter_free(f);
+	return sel;
+}
+
 static void check_client(struct client *c, const struct lm_it_proto_rec *frecs, const long *fidx,
 			 long long flo, long long fhi, const char *instance)
 {
@@ -477,6 +502,7 @@ static void check_client(struct client *c, const struct lm_it_proto_rec *frecs, 
 	long long hi = 0, seq, prev = 0;
 	unsigned int before = lm_it_failures(), bad = 0;
 	int got[W_N] = {0}, i;
+	bool *sel;
 	size_t n, k;
 	char who[1100];
 
@@ -492,32 +518,29 @@ static void check_client(struct client *c, const struct lm_it_proto_rec *frecs, 
 	 * selects, over every event of the file
 	 */
 	{
-		struct lm_it_proto_filter *hf = NULL;
+		bool *qa = judge_range(c->query, flo, frecs, fidx, flo, fhi);
+		bool *qb = judge_range(h->filter, flo, frecs, fidx, flo, fhi);
 		long long diff = 0;
 
-		if (lm_it_proto_filter_parse(h->filter, &hf)) {
+		LM_IT_ASSERT(qa, "model: %s", c->query);
+		if (!qb) {
 			lm_it_fail("%s: HELLO filter \"%s\" does not parse", who, h->filter);
 		} else {
-			for (seq = flo; seq <= fhi; seq++) {
-				long j = fidx[seq - flo];
-
-				if (j >= 0 && lm_it_proto_filter_match(hf, &frecs[j]) !=
-						      lm_it_proto_filter_match(c->f, &frecs[j]))
-					diff++;
-			}
+			for (seq = flo; seq <= fhi; seq++)
+				diff += qa[seq - flo] != qb[seq - flo];
 			LM_IT_EXPECT(!diff && (c->query[0] || !h->filter[0]),
 				     "%s: HELLO filter \"%s\" selects other events than the query "
 				     "(%lld of the file's differ)", who, h->filter, diff);
 		}
-		lm_it_proto_filter_free(hf);
+		free(qa);
+		free(qb);
 	}
+	sel = judge_range(c->query, h->next_seq, frecs, fidx, flo, fhi);
+	LM_IT_ASSERT(sel, "model: %s", c->query);
 	/* the last event of the file this filter selects, from the HELLO on */
-	for (seq = h->next_seq; seq <= fhi; seq++) {
-		long j = seq >= flo ? fidx[seq - flo] : -1;
-
-		if (j >= 0 && lm_it_proto_filter_match(c->f, &frecs[j]))
+	for (seq = h->next_seq; seq <= fhi; seq++)
+		if (sel[seq - h->next_seq])
 			hi = seq;
-	}
 	LM_IT_ASSERT(hi, "%s: the file has no event this filter selects after seq %lld (test bug)",
 		     who, h->next_seq);
 	while (lm_it_proto_last_seq(c->s) < hi && lm_it_now_ms() < deadline)
@@ -541,7 +564,7 @@ static void check_client(struct client *c, const struct lm_it_proto_rec *frecs, 
 		/* the seqs skipped since the previous event: none of them match */
 		for (seq = prev ? prev + 1 : h->next_seq; seq < r->seq && seq <= fhi; seq++) {
 			j = seq >= flo ? fidx[seq - flo] : -1;
-			if (j >= 0 && lm_it_proto_filter_match(c->f, &frecs[j]) && bad++ < 5)
+			if (j >= 0 && sel[seq - h->next_seq] && bad++ < 5)
 				lm_it_fail("%s: did not get %s, which the filter matches", who,
 					   rec_str(&frecs[j]));
 		}
@@ -561,7 +584,7 @@ static void check_client(struct client *c, const struct lm_it_proto_rec *frecs, 
 		    strcmp(frecs[j].instance, r->instance))
 			lm_it_fail("%s: seq %lld differs from the file's %s", who, r->seq,
 				   rec_str(&frecs[j]));
-		if (!lm_it_proto_filter_match(c->f, &frecs[j]) && bad++ < 5)
+		if (!sel[r->seq - h->next_seq] && bad++ < 5)
 			lm_it_fail("%s: got %s, which the filter does not match", who,
 				   rec_str(&frecs[j]));
 		i = w_of_pid(r->pid);
@@ -588,6 +611,7 @@ static void check_client(struct client *c, const struct lm_it_proto_rec *frecs, 
 	if (lm_it_failures() == before)
 		lm_it_note("%s: HELLO next_seq %lld, %zu events up to seq %lld, as the file says",
 			   who, h->next_seq, lm_it_proto_events(c->s), prev);
+	free(sel);
 }
 
 /* --- main --- */
@@ -666,7 +690,12 @@ static void setup_clients(void)
 	snprintf(q, sizeof(q), "exe=%s", lm_it_proto_qenc(tdir, e1, sizeof(e1)));
 	snprintf(q + strlen(q), sizeof(q) - strlen(q), "/lme-%%2A");
 	c = c_add(q);
-	c_want(c, W_EXE, EX);
+	c_want(c, W_EXE, EX | XT); /* exe= follows the process to its EXIT */
+	/* the other keys still apply to the EXIT that exe= lets through */
+	snprintf(q, sizeof(q), "type=exit&exe=%s", lm_it_proto_qenc(tdir, e1, sizeof(e1)));
+	snprintf(q + strlen(q), sizeof(q) - strlen(q), "/lme-%%2A");
+	c = c_add(q);
+	c_want(c, W_EXE, XT);
 	snprintf(q, sizeof(q), "pid=%d", W[W_PID].pid);
 	c = c_add(q);
 	c_want(c, W_PID, EX | XT);
@@ -697,7 +726,7 @@ static void setup_clients(void)
 	snprintf(e1, sizeof(e1), "%s-a1 b2-%s", base, base);
 	snprintf(q, sizeof(q), "args=%s", lm_it_proto_qenc(e1, e2, sizeof(e2)));
 	c = c_add(q);
-	c_want(c, W_ARGS, EX);
+	c_want(c, W_ARGS, EX | XT);
 	snprintf(q, sizeof(q), "type=exit&comm=lm%%3F%dq", getpid() % 10000000);
 	c = c_add(q);
 	c_want(c, W_COMM, XT);
@@ -707,8 +736,8 @@ static void setup_clients(void)
 	c_want(c, W_OR2, EX | XT);
 	snprintf(q, sizeof(q), "args=%s-rep1&args=%s-rep2", base, base);
 	c = c_add(q);
-	c_want(c, W_REP1, EX);
-	c_want(c, W_REP2, EX);
+	c_want(c, W_REP1, EX | XT);
+	c_want(c, W_REP2, EX | XT);
 	c = c_add("type=EXEC&uid=65534");
 	c_want(c, W_UID, EX);
 

@@ -899,6 +899,8 @@ static const char *const f_names[F_NKEYS] = {"type", "comm",	  "exe",    "pid", 
 struct lm_it_proto_filter {
 	unsigned int nval[F_NKEYS]; /* 0: the key is absent (no condition) */
 	char *val[F_NKEYS][F_MAXVAL];
+	char **known; /* "key"s of processes whose EXEC passed exe= and args= (judge) */
+	size_t nknown, capknown;
 };
 
 static int hexval(int c)
@@ -1044,6 +1046,57 @@ bool lm_it_proto_filter_match(const struct lm_it_proto_filter *f, const struct l
 	return true;
 }
 
+static long known_find(const struct lm_it_proto_filter *f, const char *key)
+{
+	size_t i;
+
+	for (i = 0; key && i < f->nknown; i++)
+		if (!strcmp(f->known[i], key))
+			return (long)i;
+	return -1;
+}
+
+bool lm_it_proto_filter_judge(struct lm_it_proto_filter *f, const struct lm_it_proto_rec *r)
+{
+	bool program = true, has_program = f->nval[F_EXE] || f->nval[F_ARGS];
+	long at;
+	int k;
+
+	if (r->kind != 'E')
+		return false;
+	if (has_program) {
+		at = known_find(f, r->key);
+		if (r->type == 'E') {
+			program = (!f->nval[F_EXE] || f_any(f, F_EXE, r)) &&
+				  (!f->nval[F_ARGS] || f_any(f, F_ARGS, r));
+			if (program && at < 0 && r->key) {
+				if (f->nknown == f->capknown) {
+					size_t c = f->capknown ? f->capknown * 2 : 64;
+					char **nk = realloc(f->known, c * sizeof(*nk));
+
+					if (!nk)
+						return false;
+					f->known = nk;
+					f->capknown = c;
+				}
+				f->known[f->nknown++] = strdup(r->key);
+			}
+		} else {
+			program = at >= 0;
+			if (at >= 0 && r->type == 'X') {
+				free(f->known[at]);
+				f->known[at] = f->known[--f->nknown];
+			}
+		}
+	}
+	if (!program)
+		return false;
+	for (k = 0; k < F_NKEYS; k++)
+		if (k != F_EXE && k != F_ARGS && f->nval[k] && !f_any(f, k, r))
+			return false;
+	return true;
+}
+
 void lm_it_proto_filter_free(struct lm_it_proto_filter *f)
 {
 	unsigned int i;
@@ -1054,6 +1107,9 @@ void lm_it_proto_filter_free(struct lm_it_proto_filter *f)
 	for (k = 0; k < F_NKEYS; k++)
 		for (i = 0; i < f->nval[k]; i++)
 			free(f->val[k][i]);
+	for (i = 0; i < f->nknown; i++)
+		free(f->known[i]);
+	free(f->known);
 	free(f);
 }
 

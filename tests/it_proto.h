@@ -126,8 +126,20 @@ struct lm_it_proto_filter;
  */
 int lm_it_proto_filter_parse(const char *query, struct lm_it_proto_filter **out);
 
-/* True if the event (kept with keep_fields) passes the filter; notices never "match". */
+/*
+ * True if the event (kept with keep_fields) passes the filter; notices never "match". exe= and
+ * args= test an EXEC's own fields only (see lm_it_proto_filter_judge for the stream).
+ */
 bool lm_it_proto_filter_match(const struct lm_it_proto_filter *f, const struct lm_it_proto_rec *r);
+
+/*
+ * What lifemon decides for one client, event by event: call it once per event in seq order
+ * from the client's first seq on (sent, filtered or lost alike). As lm_it_proto_filter_match,
+ * but as lifemon's per-client process set does, an EXEC that passes exe= and args= makes that
+ * process (its "key") known, and its EXIT (which forgets it) and OOM_KILL pass those two keys
+ * (the others still apply). Needs keep_fields.
+ */
+bool lm_it_proto_filter_judge(struct lm_it_proto_filter *f, const struct lm_it_proto_rec *r);
 
 void lm_it_proto_filter_free(struct lm_it_proto_filter *f);
 
