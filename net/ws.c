@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "net/bcast.h"
 #include "net/http.h"
+#include "net/www.h"
 
 #define LM_WS_SCRATCH_BYTES (256 * 1024)
 /* statuses lws has no constant for: RFC 9110 421 Misdirected Request, 426 Upgrade Required */
@@ -187,15 +188,22 @@ static void lm_ws_take_published(struct lm_ws *ws)
 static int lm_ws_respond(struct lws *wsi, unsigned int status, const char *type,
 			 const char *body, size_t len)
 {
-	unsigned char hdr[LWS_PRE + 512], *start = &hdr[LWS_PRE], *p = start;
+	unsigned char hdr[LWS_PRE + 1024], *start = &hdr[LWS_PRE], *p = start;
 	unsigned char *end = &hdr[sizeof(hdr) - 1];
 	struct lm_ws *ws = lws_context_user(lws_get_context(wsi));
 	unsigned char *out = (unsigned char *)ws->scratch + LWS_PRE;
+	size_t i;
 
 	if (lws_add_http_common_headers(wsi, status, type, len, &p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-					(const unsigned char *)"no-store", 8, &p, end) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end))
+					(const unsigned char *)"no-store", 8, &p, end))
+		return -1;
+	for (i = 0; i < lm_www_header_cnt; i++)
+		if (lws_add_http_header_by_name(wsi, (const unsigned char *)lm_www_headers[i].name,
+						(const unsigned char *)lm_www_headers[i].value,
+						(int)strlen(lm_www_headers[i].value), &p, end))
+			return -1;
+	if (lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	if (len > LM_WS_SCRATCH_BYTES - LWS_PRE)
 		return -1;
@@ -260,6 +268,7 @@ static int lm_ws_on_http(struct lws *wsi, struct lm_ws *ws, const char *path)
 {
 	char *body = ws->scratch + LWS_PRE;
 	size_t cap = LM_WS_SCRATCH_BYTES - LWS_PRE;
+	const struct lm_www_asset *a;
 	unsigned int st;
 	int n;
 
@@ -271,13 +280,24 @@ static int lm_ws_on_http(struct lws *wsi, struct lm_ws *ws, const char *path)
 		return lm_ws_respond(wsi, st, "text/plain", "Host not served here (--allow-host)\n",
 				     36);
 	}
+	/*
+	 * The page's scripts and styles are the repo's own files and hold no host data, so they
+	 * need no token: module imports cannot carry the page's ?token=. "/" keeps the rule.
+	 */
+	a = lm_www_find(path);
+	if (a && lm_http_route(path) == LM_HTTP_NOT_FOUND)
+		return lm_ws_respond(wsi, HTTP_STATUS_OK, a->content_type, (const char *)a->data,
+				     a->len);
 	if (!lm_ws_is_authorized(wsi, ws))
 		return lm_ws_respond(wsi, HTTP_STATUS_UNAUTHORIZED, "text/plain",
 				     "bearer token required\n", 22);
 	switch (lm_http_route(path)) {
 	case LM_HTTP_INDEX:
-		return lm_ws_respond(wsi, HTTP_STATUS_OK, "text/html; charset=utf-8",
-				     lm_http_index_html, lm_http_index_html_len);
+		if (!a) /* index.html is always embedded; test_www checks it */
+			return lm_ws_respond(wsi, HTTP_STATUS_NOT_FOUND, "text/plain",
+					     "not found\n", 10);
+		return lm_ws_respond(wsi, HTTP_STATUS_OK, a->content_type, (const char *)a->data,
+				     a->len);
 	case LM_HTTP_HEALTHZ:
 		/* acquire: pairs with lm_ws_set_ready's release after the attach */
 		if (atomic_load_explicit(&ws->ready, memory_order_acquire))

@@ -34,6 +34,9 @@ target_link_libraries(test_bcast PRIVATE lm_warnings lm_bcast lm_mock_log PkgCon
 add_executable(test_http tests/test_http.c)
 target_link_libraries(test_http PRIVATE lm_warnings lm_http lm_mock_log PkgConfig::CMOCKA)
 
+add_executable(test_www tests/test_www.c)
+target_link_libraries(test_www PRIVATE lm_warnings lm_www PkgConfig::CMOCKA)
+
 add_executable(test_stats tests/test_stats.c)
 target_link_libraries(test_stats PRIVATE lm_warnings lm_stats lm_mock_log PkgConfig::CMOCKA)
 
@@ -48,7 +51,7 @@ add_executable(test_cgroup tests/test_cgroup.c)
 target_link_libraries(test_cgroup PRIVATE lm_warnings lm_cgroup PkgConfig::CMOCKA)
 
 foreach(t test_json test_rec test_wstatus test_ring test_config test_bcast test_http test_stats test_sink
-    test_merge test_cgroup)
+    test_merge test_cgroup test_www)
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES LABELS unit TIMEOUT 120)
 endforeach()
