@@ -45,9 +45,8 @@
 /* The sizes core/main.c builds the pipeline with (its #defines are private to main.c). */
 #define PL_EV_RING_BYTES (4U << 20)
 #define PL_TXT_SLOT_BYTES (32 * 1024)
-#define PL_BCAST_SLOTS 256
-#define PL_POOL_SLOTS (PL_BCAST_SLOTS + 64)
-#define PL_IDX_RING_SLOTS 512
+#define PL_POOL_SLOTS 64
+#define PL_IDX_RING_SLOTS 128
 #define PL_SINK_BUF_BYTES (256 * 1024)
 #define PL_SINK_BUF_CNT 8
 #define PL_WS_SLOW_MS 10000
@@ -833,10 +832,10 @@ static void pl_publish_drain(void *ctx)
 		return;
 }
 
-static int pl_metrics(void *ctx, uint32_t bcast_len, uint32_t bcast_cap, char *buf, size_t cap)
+static int pl_metrics(void *ctx, uint64_t hist_bytes, uint64_t hist_cap, char *buf, size_t cap)
 {
 	struct pl_run *r = ctx;
-	struct lm_stats_view v = { .bcast_len = bcast_len, .bcast_cap = bcast_cap, .attached = 1 };
+	struct lm_stats_view v = { .hist_bytes = hist_bytes, .hist_cap = hist_cap, .attached = 1 };
 
 	return lm_stats_render(&r->stats, &v, buf, cap);
 }
@@ -999,7 +998,9 @@ static int pl_run_once(const struct pl_cfg *cfg, const struct pl_scen *sc, int r
 			.txt_ring = r.txt_ring,
 			.free_ring = r.free_ring,
 			.pool = r.pool,
-			.bcast_cap = PL_BCAST_SLOTS,
+			.replay_bytes = 16ULL << 20,
+			.instance = "0000000000000000",
+			.version = "bench",
 			.slow_ms = PL_WS_SLOW_MS,
 			.stats = &r.stats,
 			.metrics = pl_metrics,

@@ -393,6 +393,11 @@ int lm_json_event(char *buf, size_t cap, const struct lm_json_ev *ev)
 		lm_wstatus_decode(c->aux, &ws);
 	lm_json_lit(&o, "{\"seq\":");
 	lm_json_u64(&o, ev->seq);
+	if (ev->instance) {
+		lm_json_lit(&o, ",\"instance\":\"");
+		lm_json_put(&o, ev->instance, strlen(ev->instance));
+		lm_json_lit(&o, "\"");
+	}
 	lm_json_lit(&o, ",\"timestamp\":");
 	lm_json_u64(&o, ev->unix_ns);
 	lm_json_lit(&o, ",\"type\":");
@@ -476,6 +481,76 @@ int lm_json_lost(char *buf, size_t cap, uint64_t first_seq, uint64_t last_seq, u
 	lm_json_lit(&o, ",\"reason\":\"");
 	lm_json_put(&o, reason, strlen(reason));
 	lm_json_lit(&o, "\"}\n");
+	if (!o.ok)
+		return -ENOSPC;
+	return (int)(o.p - buf);
+}
+
+int lm_json_lost_matched(char *buf, size_t cap, uint64_t first_seq, uint64_t last_seq,
+			 uint64_t cnt, uint64_t matched, const char *reason)
+{
+	struct lm_json_out o = { .p = buf, .end = buf + cap, .ok = true };
+
+	lm_json_lit(&o, "{\"type\":\"LOST\",\"first_seq\":");
+	lm_json_u64(&o, first_seq);
+	lm_json_lit(&o, ",\"last_seq\":");
+	lm_json_u64(&o, last_seq);
+	lm_json_lit(&o, ",\"count\":");
+	lm_json_u64(&o, cnt);
+	lm_json_lit(&o, ",\"matched\":");
+	lm_json_u64(&o, matched);
+	lm_json_lit(&o, ",\"reason\":\"");
+	lm_json_put(&o, reason, strlen(reason));
+	lm_json_lit(&o, "\"}\n");
+	if (!o.ok)
+		return -ENOSPC;
+	return (int)(o.p - buf);
+}
+
+/* A string field from lifemon's own bytes: escaped all the same, never trusted. */
+static void lm_json_field(struct lm_json_out *o, const char *key, const char *val)
+{
+	int valid, n;
+
+	lm_json_put(o, key, strlen(key));
+	lm_json_lit(o, "\"");
+	if (o->ok) {
+		n = lm_json_str(o->p, (size_t)(o->end - o->p), val, strlen(val), &valid);
+		if (n < 0)
+			o->ok = false;
+		else
+			o->p += n;
+	}
+	lm_json_lit(o, "\"");
+}
+
+int lm_json_hello(char *buf, size_t cap, const char *instance, const char *version,
+		  uint64_t first_seq, uint64_t next_seq, const char *filter)
+{
+	struct lm_json_out o = { .p = buf, .end = buf + cap, .ok = true };
+
+	lm_json_field(&o, "{\"type\":\"HELLO\",\"instance\":", instance);
+	lm_json_field(&o, ",\"version\":", version);
+	lm_json_lit(&o, ",\"first_seq\":");
+	lm_json_u64(&o, first_seq);
+	lm_json_lit(&o, ",\"next_seq\":");
+	lm_json_u64(&o, next_seq);
+	lm_json_field(&o, ",\"filter\":", filter);
+	lm_json_lit(&o, "}\n");
+	if (!o.ok)
+		return -ENOSPC;
+	return (int)(o.p - buf);
+}
+
+int lm_json_restarted(char *buf, size_t cap, const char *previous, uint64_t since)
+{
+	struct lm_json_out o = { .p = buf, .end = buf + cap, .ok = true };
+
+	lm_json_field(&o, "{\"type\":\"LOST\",\"reason\":\"restarted\",\"previous_instance\":",
+		      previous);
+	lm_json_lit(&o, ",\"since\":");
+	lm_json_u64(&o, since);
+	lm_json_lit(&o, "}\n");
 	if (!o.ok)
 		return -ENOSPC;
 	return (int)(o.p - buf);

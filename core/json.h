@@ -32,6 +32,7 @@ struct lm_json_ev {
 	const char *unit;
 	const char *memcg;		/* OOM: the victim's memory cgroup path, or NULL */
 	size_t memcg_len;
+	const char *instance;		/* NUL-terminated lifemon run id (hex), or NULL */
 };
 
 /* Upper bound of one event line with `max_args` argument bytes, including the '\n'. */
@@ -51,6 +52,29 @@ int lm_json_event(char *buf, size_t cap, const struct lm_json_ev *ev);
  */
 int lm_json_lost(char *buf, size_t cap, uint64_t first_seq, uint64_t last_seq, uint64_t cnt,
 		 const char *reason);
+
+/*
+ * A client's loss notice, with how many of the lost seqs matched its filter:
+ * {"type":"LOST","first_seq":F,"last_seq":L,"count":N,"matched":M,"reason":"<reason>"}
+ * Returns bytes or -ENOSPC.
+ */
+int lm_json_lost_matched(char *buf, size_t cap, uint64_t first_seq, uint64_t last_seq,
+			 uint64_t cnt, uint64_t matched, const char *reason);
+
+/*
+ * The first message of a /ws connection, followed by '\n':
+ * {"type":"HELLO","instance":"I","version":"V","first_seq":F,"next_seq":N,"filter":"Q"}
+ * Strings are NUL-terminated and escaped like any. Returns bytes or -ENOSPC.
+ */
+int lm_json_hello(char *buf, size_t cap, const char *instance, const char *version,
+		  uint64_t first_seq, uint64_t next_seq, const char *filter);
+
+/*
+ * The notice for a client that resumes (since=) from another run of lifemon, followed by
+ * '\n': {"type":"LOST","reason":"restarted","previous_instance":"P","since":S}
+ * Returns bytes or -ENOSPC.
+ */
+int lm_json_restarted(char *buf, size_t cap, const char *previous, uint64_t since);
 
 /*
  * Writes the notice for events the kernel could not queue (its ring for `cpu` was full),

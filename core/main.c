@@ -23,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -43,9 +44,11 @@
 
 #define LM_EXIT_USAGE 2
 #define LM_EV_RING_MIN_BYTES (1U << 20)
-#define LM_BCAST_SLOTS 256
-#define LM_POOL_SLOTS (LM_BCAST_SLOTS + 64)
-#define LM_IDX_RING_SLOTS 512 /* > LM_POOL_SLOTS: every index fits, pushes never fail */
+/* lm-ws copies each slot into its history and gives it back at once, unless it waits for a
+ * slow client: then these are the text the serializer may run ahead by */
+#define LM_POOL_SLOTS 64
+#define LM_IDX_RING_SLOTS 128 /* > LM_POOL_SLOTS: every index fits, pushes never fail */
+#define LM_MAIN_REPLAY_DEFAULT (16ULL << 20)
 #define LM_SINK_BUF_MIN_BYTES (256 * 1024)
 #define LM_SINK_BUF_CNT 8
 #define LM_SUMMARY_EVERY_S 10
@@ -54,6 +57,7 @@
 #define LM_MAIN_MAX_HOSTS 16
 #define LM_MAIN_OPT_ALLOW_HOST 0x1a1 /* long option only */
 #define LM_MAIN_OPT_MAX_ARGS 0x1a2 /* long option only */
+#define LM_MAIN_OPT_REPLAY 0x1a3 /* long option only */
 #define LM_MAIN_MIN_TOKEN_BYTES 16
 
 struct lm_main_cfg {
@@ -63,6 +67,7 @@ struct lm_main_cfg {
 	uint32_t bench_tgid;
 	uint32_t max_args_bytes;
 	uint32_t ws_slow_ms;
+	uint64_t replay_bytes;
 	const char *token_file;
 	const char *allow_origins[LM_MAIN_MAX_ORIGINS];
 	size_t allow_origin_cnt;
@@ -100,6 +105,7 @@ struct lm_main {
 	struct lm_ser *ser;
 	struct lm_ws *ws;
 	double start_time_s;
+	char instance[17];	/* this run's id: 16 random hex digits */
 	char token[256];	/* from --token-file; empty: no token required */
 };
 
@@ -115,6 +121,7 @@ static const struct argp_option lm_main_options[] = {
 	{ "output-max-bytes", 'm', "SIZE", 0, "Rotate FILE when it would pass SIZE (default: never)", 0 },
 	{ "output-keep", 'k', "N", 0, "Rotated files kept: FILE.1 .. FILE.N (default 5)", 0 },
 	{ "ws-slow-ms", 'w', "MS", 0, "Close a WebSocket client still behind MS after losing events (default 10000)", 0 },
+	{ "replay-bytes", LM_MAIN_OPT_REPLAY, "SIZE", 0, "JSON kept for /ws clients to resume with since= (1M to 1G, default 16M)", 0 },
 	{ "ring-size", 'r', "SIZE", 0, "Kernel ring buffer per CPU, power of two (default 4M)", 0 },
 	{ "verbose", 'v', NULL, 0, "Debug logging, libbpf and libwebsockets included", 0 },
 	{ "token-file", 't', "FILE", 0, "Require the bearer token in FILE on every request", 0 },
@@ -187,6 +194,11 @@ static error_t lm_main_parse_opt(int key, char *arg, struct argp_state *state)
 		if (lm_config_parse_size(arg, 3600 * 1000, &v) || v < 100 || strpbrk(arg, "KkMmGg"))
 			lm_main_usage_error("bad --ws-slow-ms '%s': need milliseconds from 100 to 3600000", arg);
 		cfg->ws_slow_ms = (uint32_t)v;
+		return 0;
+	case LM_MAIN_OPT_REPLAY:
+		if (lm_config_parse_size(arg, 1ULL << 30, &v) || v < (1 << 20))
+			lm_main_usage_error("bad --replay-bytes '%s': need a size from 1M to 1G", arg);
+		cfg->replay_bytes = v;
 		return 0;
 	case 't':
 		cfg->token_file = arg;
@@ -497,8 +509,26 @@ static uint64_t lm_main_rss_bytes(void)
 	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/*
+ * This run's id, in HELLO and every event line: a client that resumes with since= can tell
+ * a restart (new id, seqs from 1 again) from a gap. 64 random bits; the clock if the
+ * kernel has no entropy to give (it always has, after boot).
+ */
+static void lm_main_new_instance(char out[17])
+{
+	uint64_t id;
+	struct timespec ts;
+
+	if (getrandom(&id, sizeof(id), GRND_NONBLOCK) != sizeof(id)) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		id = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+		id ^= (uint64_t)getpid() << 40;
+	}
+	snprintf(out, 17, "%016llx", (unsigned long long)id);
+}
+
 /* lm_ws_metrics_fn: runs on the lm-ws thread for GET /metrics. */
-static int lm_main_metrics(void *ctx, uint32_t bcast_len, uint32_t bcast_cap, char *buf,
+static int lm_main_metrics(void *ctx, uint64_t hist_bytes, uint64_t hist_cap, char *buf,
 			   size_t cap)
 {
 	struct lm_main *m = ctx;
@@ -519,8 +549,8 @@ static int lm_main_metrics(void *ctx, uint32_t bcast_len, uint32_t bcast_cap, ch
 	v.ev_ring_cap = lm_ring_ev_capacity(m->ev_ring);
 	v.txt_ring_fill = lm_ring_idx_fill(m->txt_ring);
 	v.txt_ring_cap = LM_POOL_SLOTS;
-	v.bcast_len = bcast_len;
-	v.bcast_cap = bcast_cap;
+	v.hist_bytes = hist_bytes;
+	v.hist_cap = hist_cap;
 	for (i = 0; i < m->sink_cnt; i++)
 		v.sink_enabled[m->sink_ids[i]] = 1;
 	v.rss_bytes = lm_main_rss_bytes();
@@ -815,6 +845,7 @@ int main(int argc, char **argv)
 	m.cfg.ring_bytes = 4 << 20;
 	m.cfg.max_args_bytes = LM_ARGS_DEFAULT;
 	m.cfg.ws_slow_ms = 10000;
+	m.cfg.replay_bytes = LM_MAIN_REPLAY_DEFAULT;
 	m.cfg.max_clients = 64;
 	m.cfg.max_header_bytes = 4096;
 	m.cfg.handshake_timeout_s = 5;
@@ -853,6 +884,7 @@ int main(int argc, char **argv)
 			m.cfg.listen.host);
 	clock_gettime(CLOCK_REALTIME, &now);
 	m.start_time_s = (double)now.tv_sec + now.tv_nsec / 1e9;
+	lm_main_new_instance(m.instance);
 	signal(SIGPIPE, SIG_IGN);
 	/* a file size limit (ulimit -f) fails the sink's writes with EFBIG, like a full disk */
 	signal(SIGXFSZ, SIG_IGN);
@@ -866,7 +898,9 @@ int main(int argc, char **argv)
 		.txt_ring = m.txt_ring,
 		.free_ring = m.free_ring,
 		.pool = m.pool,
-		.bcast_cap = LM_BCAST_SLOTS,
+		.replay_bytes = m.cfg.replay_bytes,
+		.instance = m.instance,
+		.version = LM_VERSION,
 		.slow_ms = m.cfg.ws_slow_ms,
 		.token = m.token[0] ? m.token : NULL,
 		.allow_origins = m.cfg.allow_origins,
@@ -941,6 +975,7 @@ int main(int argc, char **argv)
 	so.fail_ctx = &m;
 	so.cgroup = m.cgroup;
 	so.memcg_hier = lo.memcg_hier;
+	so.instance = m.instance;
 	err = lm_ser_open(&so, &m.ser);
 	if (err)
 		goto out;

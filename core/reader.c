@@ -119,6 +119,32 @@ static void lm_reader_done(struct lm_reader *r, int i, uint32_t pend)
 }
 
 /*
+ * Publishes how full the fullest kernel ring is (released bytes are free again), for the
+ * consumers' high-water rule (LM_STATS_HIGH_WATER_PERMILLE) and /metrics.
+ */
+static void lm_reader_update_fill(struct lm_reader *r)
+{
+	uint64_t max = 0, peak;
+	int i;
+
+	for (i = 0; i < r->ncpus; i++) {
+		struct lm_reader_ring *ring = &r->rings[i];
+		/* acquire: pairs with the kernel's release of producer_pos in its reserve */
+		uint64_t prod = __atomic_load_n(ring->producer_pos, __ATOMIC_ACQUIRE);
+		/* relaxed: only this thread writes consumer_pos */
+		uint64_t cons = __atomic_load_n(ring->consumer_pos, __ATOMIC_RELAXED);
+		uint64_t fill = (prod - cons) * 1000 / (ring->mask + 1);
+
+		if (fill > max)
+			max = fill;
+	}
+	lm_stats_set(&r->stats->kernel_ring_fill, max);
+	peak = lm_stats_get(&r->stats->kernel_ring_fill_peak);
+	if (max > peak)
+		lm_stats_set(&r->stats->kernel_ring_fill_peak, max);
+}
+
+/*
  * Copies one record into ev_ring, numbering events, waiting while the ring is full.
  * Returns 0, or -ECANCELED when main gave up on the consumer (the record is abandoned).
  */
@@ -138,6 +164,8 @@ static int lm_reader_emit(struct lm_reader *r, int cpu, const struct lm_merge_re
 			waited = true;
 		}
 		lm_reader_wake(r);
+		/* the backlog grows in the kernel rings while we wait: keep the gauge true */
+		lm_reader_update_fill(r);
 		/* acquire: pairs with main's release store after the serializer died */
 		if (atomic_load_explicit(&r->abort, memory_order_acquire)) {
 			if (type != LM_EV_CGROUP)
@@ -307,6 +335,8 @@ static int lm_reader_drain(struct lm_reader *r, bool final)
 		uint64_t floor_ns = now > LM_READER_CLOCK_SLACK_NS ? now - LM_READER_CLOCK_SLACK_NS : 0;
 		uint32_t read = 0;
 		bool full = false;
+
+		lm_reader_update_fill(r);
 
 		for (i = 0; i < r->ncpus; i++) {
 			read += lm_reader_read_ring(r, i, floor_ns);

@@ -67,7 +67,9 @@ struct lm_idx_ring {
 
 struct lm_txt_pool {
 	struct lm_txt_slot *slots;
-	char *mem;
+	char *mem;		/* every slot's headroom and text */
+	struct lm_line *lines;	/* every slot's line index */
+	char *str;		/* every slot's filter strings */
 	uint32_t n;
 };
 
@@ -268,13 +270,18 @@ int lm_ring_pool_open(uint32_t n, uint32_t cap, uint32_t headroom, struct lm_txt
 	p->slots = calloc(n, sizeof(*p->slots));
 	/* C11: the size must be a multiple of the alignment */
 	p->mem = aligned_alloc(64, (stride * n + 63) & ~(size_t)63);
-	if (!p->slots || !p->mem) {
+	p->lines = calloc((size_t)n * LM_RING_SLOT_LINES, sizeof(*p->lines));
+	p->str = malloc((size_t)n * cap);
+	if (!p->slots || !p->mem || !p->lines || !p->str) {
 		lm_ring_pool_close(p);
 		return -ENOMEM;
 	}
 	for (i = 0; i < n; i++) {
 		p->slots[i].cap = cap;
 		p->slots[i].text = p->mem + stride * i + headroom;
+		p->slots[i].lines = p->lines + (size_t)i * LM_RING_SLOT_LINES;
+		p->slots[i].str_cap = cap;
+		p->slots[i].str = p->str + (size_t)i * cap;
 	}
 	p->n = n;
 	*out = p;
@@ -287,6 +294,8 @@ void lm_ring_pool_close(struct lm_txt_pool *p)
 		return;
 	free(p->slots);
 	free(p->mem);
+	free(p->lines);
+	free(p->str);
 	free(p);
 }
 

@@ -71,9 +71,40 @@ bool lm_ring_idx_pop(struct lm_idx_ring *r, uint32_t *idx);
 uint32_t lm_ring_idx_fill(const struct lm_idx_ring *r);
 
 /*
+ * The index entry of one line of a text slot: where it is, and what the /ws filters test,
+ * so the ws thread never parses JSON. The strings are raw bytes (not JSON), each followed by
+ * a NUL, at str_off in the slot's `str` area, in this order: comm, exe, cgroup, container,
+ * args (its arguments joined by single spaces). An absent one is empty and its LM_LINE_HAS_
+ * flag clear.
+ */
+struct lm_line {
+	uint64_t seq;		/* an event's seq; a notice: the seq of the event it precedes */
+	uint32_t off;		/* first byte in the slot's text */
+	uint32_t len;		/* bytes, the '\n' included */
+	uint32_t pid, ppid, uid;
+	uint32_t str_off;
+	uint32_t args_len;
+	uint16_t exe_len, cgroup_len;
+	uint8_t comm_len, container_len;
+	uint8_t type;		/* LM_EV_EXEC, _EXIT, _OOM; 0: a notice (LOST), never filtered */
+	uint8_t flags;		/* LM_LINE_* */
+	uint32_t _pad;
+};
+
+#define LM_LINE_NONZERO_EXIT 0x01	/* EXIT with a non-zero code or a signal */
+#define LM_LINE_HAS_EXE 0x02
+#define LM_LINE_HAS_CGROUP 0x04
+#define LM_LINE_HAS_CONTAINER 0x08
+#define LM_LINE_HAS_ARGS 0x10
+
+/* Lines a slot can index; a slot with this many is published. */
+#define LM_RING_SLOT_LINES 512
+
+/*
  * A text slot: JSON lines for events first_seq..last_seq, written by the serializer and read
- * by the ws thread and sinks. `text` has `headroom` writable bytes before it (LWS_PRE) so
- * the ws thread can frame it in place. Owned by whoever last popped its index.
+ * by the ws thread and sinks, with an index entry per line and the raw strings the index
+ * points to. `text` has `headroom` writable bytes before it. Owned by whoever last popped
+ * its index.
  */
 struct lm_txt_slot {
 	uint64_t first_seq;
@@ -81,7 +112,13 @@ struct lm_txt_slot {
 	uint32_t ev_cnt;	/* events in text (first_seq..last_seq) */
 	uint32_t len;		/* bytes of text used */
 	uint32_t cap;		/* bytes of text available */
+	uint32_t line_cnt;	/* entries of `lines` used, at most LM_RING_SLOT_LINES */
+	uint32_t str_len;	/* bytes of `str` used */
+	uint32_t str_cap;	/* bytes of `str` available: `cap`, as a line's raw strings are
+				 * never longer than its JSON */
 	char *text;
+	struct lm_line *lines;
+	char *str;
 };
 
 struct lm_txt_pool;

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -117,6 +118,8 @@ static bool lm_ser_take_slot(struct lm_ser *s)
 	s->cur = idx;
 	lm_ring_pool_slot(s->o.pool, idx)->len = 0;
 	lm_ring_pool_slot(s->o.pool, idx)->ev_cnt = 0;
+	lm_ring_pool_slot(s->o.pool, idx)->line_cnt = 0;
+	lm_ring_pool_slot(s->o.pool, idx)->str_len = 0;
 	return true;
 }
 
@@ -186,30 +189,115 @@ static void lm_ser_resolve(struct lm_ser *s, const struct lm_rec_view *v, struct
 	}
 }
 
+/* Appends `len` bytes of `src` and a NUL to the slot's strings; the caller checked room. */
+static uint32_t lm_ser_put_str(struct lm_txt_slot *slot, const char *src, size_t len)
+{
+	memcpy(slot->str + slot->str_len, src, len);
+	slot->str[slot->str_len + len] = '\0';
+	slot->str_len += (uint32_t)len + 1;
+	return (uint32_t)len;
+}
+
+/* Bytes before the first NUL, at most `len`: what fnmatch(3) would see anyway. */
+static size_t lm_ser_strnlen(const char *p, size_t len)
+{
+	const char *nul = p ? memchr(p, '\0', len) : NULL;
+
+	return nul ? (size_t)(nul - p) : (p ? len : 0);
+}
+
+/*
+ * Indexes the line just written at `off` (not yet counted in slot->len): what the /ws
+ * filters test, so the ws thread never parses JSON. Returns 0, or -ENOSPC when the slot's
+ * index or string area is full (nothing was committed).
+ */
+static int lm_ser_index(struct lm_txt_slot *slot, uint32_t off, uint32_t len, uint64_t seq,
+			const struct lm_rec_view *v, const struct lm_json_ev *ev)
+{
+	struct lm_line *l;
+	size_t comm = 0, exe = 0, cg = 0, ctr = 0, args = 0;
+	uint32_t i;
+
+	if (slot->line_cnt >= LM_RING_SLOT_LINES)
+		return -ENOSPC;
+	l = &slot->lines[slot->line_cnt];
+	memset(l, 0, sizeof(*l));
+	l->seq = seq;
+	l->off = off;
+	l->len = len;
+	l->str_off = slot->str_len;
+	if (!v) /* a notice: never filtered, no strings */
+		goto out;
+	comm = lm_ser_strnlen(v->comm.p, v->comm.len);
+	if (ev->exe)
+		exe = lm_ser_strnlen(ev->exe, ev->exe_len);
+	if (ev->cgroup)
+		cg = lm_ser_strnlen(ev->cgroup, ev->cgroup_len);
+	if (ev->container_id)
+		ctr = strnlen(ev->container_id, 255);
+	if (v->exec)
+		args = v->args.len;
+	if (slot->str_cap - slot->str_len < comm + exe + cg + ctr + args + 5)
+		return -ENOSPC;
+	l->type = v->c->type;
+	l->pid = v->c->pid;
+	l->ppid = v->c->ppid;
+	l->uid = v->c->uid;
+	if (v->exit && v->c->aux) /* the raw wait status is 0 only for exit code 0 */
+		l->flags |= LM_LINE_NONZERO_EXIT;
+	l->comm_len = (uint8_t)lm_ser_put_str(slot, v->comm.p, comm);
+	l->exe_len = (uint16_t)lm_ser_put_str(slot, ev->exe, exe);
+	l->cgroup_len = (uint16_t)lm_ser_put_str(slot, ev->cgroup, cg);
+	l->container_len = (uint8_t)lm_ser_put_str(slot, ev->container_id, ctr);
+	l->flags |= (ev->exe ? LM_LINE_HAS_EXE : 0) | (ev->cgroup ? LM_LINE_HAS_CGROUP : 0) |
+		    (ev->container_id ? LM_LINE_HAS_CONTAINER : 0) |
+		    (v->exec ? LM_LINE_HAS_ARGS : 0);
+	/* the arguments joined by single spaces, as a user types them; no trailing NUL */
+	if (args && v->args.p[args - 1] == '\0')
+		args--;
+	l->args_len = lm_ser_put_str(slot, v->args.p, args);
+	for (i = 0; i < l->args_len; i++) {
+		char *c = slot->str + slot->str_len - 1 - l->args_len + i;
+
+		if (*c == '\0')
+			*c = ' ';
+	}
+out:
+	slot->line_cnt++;
+	return 0;
+}
+
 /*
  * Writes one record into the slot: a kernel loss notice first when the kernel dropped events
- * just before it, then the event (a CGROUP record only updates the path cache). Returns
- * bytes, or -ENOSPC with the slot unchanged.
+ * just before it, then the event (a CGROUP record only updates the path cache), and indexes
+ * each line. Returns bytes, or -ENOSPC with the slot unchanged.
  */
 static int lm_ser_write(struct lm_ser *s, struct lm_txt_slot *slot, const struct lm_rec *rec,
 			const struct lm_rec_view *v, uint64_t unix_ns)
 {
 	char *p = slot->text + slot->len;
 	size_t room = slot->cap - slot->len;
-	struct lm_json_ev ev = { .v = v, .seq = rec->seq, .unix_ns = unix_ns };
+	struct lm_json_ev ev = { .v = v, .seq = rec->seq, .unix_ns = unix_ns,
+				 .instance = s->o.instance };
+	uint32_t lines = slot->line_cnt, strs = slot->str_len;
 	int n = 0, m;
 
 	if (rec->kernel_lost) {
 		n = lm_json_kernel_lost(p, room, rec->kernel_lost, rec->cpu, rec->seq);
-		if (n < 0)
-			return n;
+		if (n < 0 || lm_ser_index(slot, slot->len, (uint32_t)n, rec->seq, NULL, NULL))
+			return -ENOSPC;
 	}
 	if (v->cg)
 		return n;
 	lm_ser_resolve(s, v, &ev);
 	m = lm_json_event(p + n, room - (size_t)n, &ev);
-	if (m < 0)
-		return m;
+	if (m < 0 ||
+	    lm_ser_index(slot, slot->len + (uint32_t)n, (uint32_t)m, rec->seq, v, &ev)) {
+		/* take back the notice's index entry: the record goes to a fresh slot whole */
+		slot->line_cnt = lines;
+		slot->str_len = strs;
+		return -ENOSPC;
+	}
 	return n + m;
 }
 

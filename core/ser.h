@@ -43,6 +43,7 @@ struct lm_ser_opts {
 	void *fail_ctx;
 	struct lm_cgroup *cgroup;	/* path cache, used by this thread only; may be NULL */
 	int memcg_hier;			/* v1 hierarchy of the memory controller; <= 0: v2 */
+	const char *instance;		/* this run's id, in every event line; may be NULL */
 };
 
 /* Validates options (main thread). Returns 0, -EINVAL or -ENOMEM. */

@@ -352,7 +352,8 @@ static void lm_sink_complete(struct lm_sink *s, int res);
  * Waits for a buffer to free up while writes keep completing. A burst larger than the
  * buffers is then absorbed upstream (the kernel rings) instead of being dropped here; a
  * device with no completion for LM_SINK_WAIT_MS makes the sink drop at once for
- * LM_SINK_BREAK_MS. Returns true if a buffer is free.
+ * LM_SINK_BREAK_MS. Past the kernel rings' high-water mark the sink waits no more: the
+ * kernel would soon drop for every consumer. Returns true if a buffer is free.
  */
 static bool lm_sink_wait_room(struct lm_sink *s)
 {
@@ -367,6 +368,8 @@ static bool lm_sink_wait_room(struct lm_sink *s)
 			return false;
 		if (!s->inflight)
 			break;
+		if (lm_stats_get(&s->stats->kernel_ring_fill) >= LM_STATS_HIGH_WATER_PERMILLE)
+			return false;
 		if (io_uring_wait_cqe_timeout(&s->ring, &cqe, &ts)) {
 			lm_stats_add(&s->stats->sink[s->id].slow, 1);
 			s->no_wait_until_ms = lm_sink_now_ms() + LM_SINK_BREAK_MS;

@@ -50,7 +50,7 @@ static const char *const lm_stats_stage_name[LM_STATS_STAGE_CNT] = { "reader", "
 								      "ws" };
 static const char *const lm_stats_limit_name[LM_STATS_LIMIT_CNT] = {
 	"clients", "client_messages", "token", "origin", "path", "incomplete_request",
-	"host", "upgrade"
+	"host", "upgrade", "query"
 };
 
 static void lm_stats_by_type(struct lm_stats_out *o, const char *name, const uint64_t *vals)
@@ -138,6 +138,14 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 	lm_stats_one(&o, "lifemon_reader_order_forced_total", "counter",
 		     "Events released before kernel-time order was certain (staging full).",
 		     lm_stats_get(&s->reader_order_forced));
+	lm_stats_head(&o, "lifemon_kernel_ring_fill_ratio", "gauge",
+		      "Fill of the fullest kernel ring buffer (0 to 1).");
+	lm_stats_printf(&o, "lifemon_kernel_ring_fill_ratio %.3f\n",
+			(double)lm_stats_get(&s->kernel_ring_fill) / 1000);
+	lm_stats_head(&o, "lifemon_kernel_ring_fill_peak_ratio", "gauge",
+		      "Highest fill of any kernel ring buffer since start (0 to 1).");
+	lm_stats_printf(&o, "lifemon_kernel_ring_fill_peak_ratio %.3f\n",
+			(double)lm_stats_get(&s->kernel_ring_fill_peak) / 1000);
 	lm_stats_head(&o, "lifemon_stage_waits_total", "counter",
 		      "Times a stage waited for the next one (backpressure, nothing lost).");
 	lm_stats_printf(&o, "lifemon_stage_waits_total{stage=\"reader\"} %" PRIu64 "\n",
@@ -166,8 +174,14 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 			 "Times a sink's device made no progress for 100 ms and it began dropping.",
 			 offsetof(struct lm_stats_sink, slow));
 	lm_stats_one(&o, "lifemon_ws_published_total", "counter",
-		     "Events entered into the WebSocket broadcast ring.",
+		     "Events entered into the WebSocket replay history.",
 		     lm_stats_get(&s->ws_published));
+	lm_stats_one(&o, "lifemon_ws_filtered_total", "counter",
+		     "Events a WebSocket client's filter left out, summed over clients.",
+		     lm_stats_get(&s->ws_filtered));
+	lm_stats_one(&o, "lifemon_ws_replayed_total", "counter",
+		     "Events delivered or filtered that were published before the client connected, summed.",
+		     lm_stats_get(&s->ws_replayed));
 	lm_stats_one(&o, "lifemon_ws_delivered_total", "counter",
 		     "Events written to WebSocket clients, summed over clients.",
 		     lm_stats_get(&s->ws_delivered));
@@ -196,15 +210,15 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 		lm_stats_printf(&o, "lifemon_limit_hits_total{limit=\"%s\"} %" PRIu64 "\n",
 				lm_stats_limit_name[k], lm_stats_get(&s->limit_hits[k]));
 	lm_stats_head(&o, "lifemon_ring_fill", "gauge",
-		      "Queued in each user-space ring: bytes for ev, entries for the others.");
+		      "Queued in each user-space ring: bytes for ev and history (JSON text), entries for txt.");
 	lm_stats_printf(&o, "lifemon_ring_fill{ring=\"ev\"} %u\n", v->ev_ring_fill);
 	lm_stats_printf(&o, "lifemon_ring_fill{ring=\"txt\"} %u\n", v->txt_ring_fill);
-	lm_stats_printf(&o, "lifemon_ring_fill{ring=\"bcast\"} %u\n", v->bcast_len);
+	lm_stats_printf(&o, "lifemon_ring_fill{ring=\"history\"} %" PRIu64 "\n", v->hist_bytes);
 	lm_stats_head(&o, "lifemon_ring_capacity", "gauge",
-		      "Capacity of each user-space ring: bytes for ev, entries for the others.");
+		      "Capacity of each user-space ring: bytes for ev and history (JSON text), entries for txt.");
 	lm_stats_printf(&o, "lifemon_ring_capacity{ring=\"ev\"} %u\n", v->ev_ring_cap);
 	lm_stats_printf(&o, "lifemon_ring_capacity{ring=\"txt\"} %u\n", v->txt_ring_cap);
-	lm_stats_printf(&o, "lifemon_ring_capacity{ring=\"bcast\"} %u\n", v->bcast_cap);
+	lm_stats_printf(&o, "lifemon_ring_capacity{ring=\"history\"} %" PRIu64 "\n", v->hist_cap);
 	lm_stats_head(&o, "lifemon_attached", "gauge", "1 when the BPF programs are attached.");
 	lm_stats_printf(&o, "lifemon_attached %d\n", v->attached ? 1 : 0);
 

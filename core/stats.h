@@ -9,6 +9,19 @@
 #ifndef LM_STATS_H
 #define LM_STATS_H
 
+/*
+ * The kernel-ring fill at which consumers stop being waited for. A consumer (a WebSocket
+ * client, a sink) that makes progress holds the pipeline back, and the backlog waits in the
+ * kernel rings, which is what they are for. Once the fullest ring passes three quarters,
+ * waiting longer would soon make the kernel drop events for every consumer, so the slow
+ * ones are dropped for instead. The quarter left is 1 MiB per CPU at the default
+ * --ring-size (about 6,000 records, most of a second of a full storm on one CPU): far more
+ * than the few milliseconds a drop takes to free the pipeline.
+ */
+#define LM_STATS_HIGH_WATER_PERMILLE 750
+/* A consumer that made no progress for this long is not waited for (it may never read). */
+#define LM_STATS_STUCK_MS 1000
+
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +40,7 @@ enum lm_stats_limit {
 					 * handshake or idle timeout, garbage */
 	LM_STATS_LIMIT_HOST,		/* request refused: Host missing or not this server's */
 	LM_STATS_LIMIT_UPGRADE,		/* upgrade refused: malformed WebSocket handshake */
+	LM_STATS_LIMIT_QUERY,		/* /ws refused: a bad filter, since or instance */
 	LM_STATS_LIMIT_CNT,
 };
 
@@ -61,13 +75,23 @@ struct lm_stats {
 	_Atomic uint64_t reader_full_waits;	/* times ev_ring was full and the reader waited */
 	_Atomic uint64_t reader_order_forced;	/* records released before the merge could place
 						 * them (a CPU stalled mid-program); 0 normally */
+	/*
+	 * Fill of the fullest kernel ring, in 1/1000 of its size (gauge), and the highest
+	 * value seen. The ws thread and the sinks read it to decide when waiting for a slow
+	 * consumer must stop (LM_STATS_HIGH_WATER_PERMILLE).
+	 */
+	_Atomic uint64_t kernel_ring_fill;
+	_Atomic uint64_t kernel_ring_fill_peak;
 	/* writer: serializer thread */
 	_Atomic uint64_t serialized;		/* events turned into JSON */
 	_Atomic uint64_t ser_slot_waits;	/* times no free text slot was available */
 	struct lm_stats_sink sink[LM_STATS_SINK_CNT];
 	/* writer: ws thread */
-	_Atomic uint64_t ws_published;		/* events entered into the broadcast ring */
+	_Atomic uint64_t ws_published;		/* events entered into the replay history */
 	_Atomic uint64_t ws_delivered;		/* events written to clients, summed over clients */
+	_Atomic uint64_t ws_filtered;		/* events a client's filter skipped, summed */
+	_Atomic uint64_t ws_replayed;		/* events delivered or filtered that were published
+						 * before the client connected (since=) */
 	_Atomic uint64_t ws_dropped;		/* events slow clients missed, summed over clients */
 	_Atomic uint64_t ws_clients;		/* connected WebSocket clients (gauge) */
 	_Atomic uint64_t ws_connections;	/* WebSocket connections accepted */
@@ -111,7 +135,7 @@ struct lm_stats_view {
 	int ncpus;
 	uint32_t ev_ring_fill, ev_ring_cap;
 	uint32_t txt_ring_fill, txt_ring_cap;
-	uint32_t bcast_len, bcast_cap;
+	uint64_t hist_bytes, hist_cap;	/* JSON text in the replay history */
 	int sink_enabled[LM_STATS_SINK_CNT];
 	uint64_t rss_bytes;
 	double cpu_seconds;

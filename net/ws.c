@@ -2,8 +2,9 @@
 /*
  * The lm-ws thread: libwebsockets service loop. Only this thread calls lws_* (other threads
  * only lws_cancel_service through lm_ws_wake). One protocol serves HTTP and WebSocket, so
- * the path and Origin checks hold whichever protocol an upgrade lands on. Owns the
- * broadcast ring and every slot in it; clients are cursors into it.
+ * the path and Origin checks hold whichever protocol an upgrade lands on. Owns the replay
+ * history (net/hist.c), into which it copies every published text slot before giving the
+ * slot back; clients are cursors into it, each with its own filter.
  */
 #include "net/ws.h"
 
@@ -24,7 +25,8 @@
 #include "core/fault.h"
 #include "core/json.h"
 #include "core/log.h"
-#include "net/bcast.h"
+#include "net/filter.h"
+#include "net/hist.h"
 #include "net/http.h"
 #include "net/www.h"
 
@@ -43,30 +45,65 @@
  */
 #define LM_WS_CLOSE_GRACE_S 2
 
+/* A loss this client is owed a notice for: seqs first..last, cnt events, matched of them. */
+struct lm_ws_loss {
+	uint64_t first_seq, last_seq, cnt, matched;
+};
+
+/* What a client that asked for since= is told before its replay. */
+enum lm_ws_start {
+	LM_WS_START_LIVE,	/* nothing to say */
+	LM_WS_START_EVICTED,	/* since is older than the history */
+	LM_WS_START_RESTARTED,	/* since is from another run of lifemon */
+};
+
 /* Per-connection state, allocated and zeroed by lws; lives on the lm-ws thread. */
 struct lm_ws_client {
-	struct lm_bcast_cursor cur;
-	struct lm_bcast_loss pending;	/* loss to announce before the next message */
+	struct lm_filter filter;	/* parsed from the query before the upgrade */
+	uint64_t pos;			/* history position of the chunk being read */
+	uint32_t line;			/* next line of that chunk */
+	uint64_t live_pos;		/* chunks before this were published before it came */
+	struct lm_ws_loss pending;	/* dropped for it: announced before its next message */
+	enum lm_ws_start start;
+	uint64_t start_first, start_last; /* LM_WS_START_EVICTED: the seqs no longer kept */
+	uint64_t hello_first, hello_next; /* the history when it came, for its HELLO */
 	struct lm_ws_client *prev, *next;
 	struct lws *wsi;
+	char *buf;			/* LWS_PRE + a message built for it (HELLO, filtered) */
+	uint64_t waiting_since_ms;	/* behind, and no message sent since; see lm_ws_is_stuck */
 	uint64_t behind_since_ms;	/* first loss not yet caught up from; 0 = keeping up */
 	uint64_t lost;			/* events this client missed, for the close reason */
 	uint32_t rx_frames;		/* data frames the client sent */
 	uint32_t rx_bytes;		/* bytes of the message being received */
+	bool has_filter;		/* filter parsed (FILTER_PROTOCOL_CONNECTION) */
+	bool hello_sent;
 	bool is_ws;			/* established WebSocket (in the client list) */
 	bool closing;			/* we closed it (slow, or sent data): close frame next */
-	unsigned char notice[LWS_PRE + 192];
+	unsigned char notice[LWS_PRE + 256];
 };
+
+#define LM_WS_NO_SLOT UINT32_MAX
+/* A refused query's reason, at most */
+#define LM_WS_WHY_BYTES 320
+/* A client's writable callback skips at most this many chunks its filter empties. */
+#define LM_WS_SKIP_CHUNKS 64
+/* While a slot waits for room in the history, the rules are checked again this often. */
+#define LM_WS_RETRY_MS 10
 
 struct lm_ws {
 	struct lm_ws_opts o;
 	struct lws_context *ctx;
-	struct lm_bcast *bcast;
+	struct lm_hist *hist;
+	uint32_t held;			/* slot taken from txt_ring, waiting for room; or NO_SLOT */
+	uint32_t buf_bytes;		/* a client's message buffer, LWS_PRE included */
 	struct lm_ws_client *clients;	/* established /ws clients */
 	lws_sorted_usec_list_t sul;	/* periodic slow-client check */
+	lws_sorted_usec_list_t retry;	/* held slot: check the waiting rules again */
 	char *scratch;			/* LWS_PRE + response bodies, lm-ws thread only */
+	struct lm_filter query;		/* an upgrade's query, checked before its client exists */
 	pthread_t thread;
 	bool started;
+	bool flushing;			/* shutdown: nobody is waited for any more */
 	atomic_bool ready;	/* main -> ws: BPF attached; read for /healthz */
 	atomic_bool stop;	/* main -> ws: finish and exit the service loop */
 	atomic_bool failed;	/* ws -> main: the service loop ended on an error */
@@ -133,56 +170,165 @@ static uint64_t lm_ws_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/*
- * Accounts, when it happens, the loss of a client the ring has overtaken (it may never
- * read again), merging it into the notice it will get before its next message.
- */
-static void lm_ws_account_loss(struct lm_ws *ws, struct lm_ws_client *c)
+/* What a client's filter tests for one line of a chunk. */
+static void lm_ws_filter_ev(const struct lm_hist_chunk *ch, const struct lm_line *l,
+			    struct lm_filter_ev *ev)
 {
-	struct lm_bcast_loss loss;
+	const char *p = lm_hist_str(ch) + l->str_off;
 
-	lm_bcast_catch_up(ws->bcast, &c->cur, &loss);
-	if (!loss.cnt)
-		return;
-	if (!c->pending.cnt)
-		c->pending = loss;
-	else {
-		c->pending.last_seq = loss.last_seq;
-		c->pending.cnt += loss.cnt;
-	}
-	c->lost += loss.cnt;
-	lm_stats_add(&ws->o.stats->ws_dropped, loss.cnt);
-	if (!c->behind_since_ms)
-		c->behind_since_ms = lm_ws_now_ms();
+	ev->type = l->type;
+	ev->nonzero_exit = l->flags & LM_LINE_NONZERO_EXIT;
+	ev->pid = l->pid;
+	ev->ppid = l->ppid;
+	ev->uid = l->uid;
+	ev->comm = p;
+	p += l->comm_len + 1;
+	ev->exe = l->flags & LM_LINE_HAS_EXE ? p : NULL;
+	p += l->exe_len + 1;
+	ev->cgroup = l->flags & LM_LINE_HAS_CGROUP ? p : NULL;
+	p += l->cgroup_len + 1;
+	ev->container = l->flags & LM_LINE_HAS_CONTAINER ? p : NULL;
+	p += l->container_len + 1;
+	ev->args = l->flags & LM_LINE_HAS_ARGS ? p : NULL;
+	ev->args_len = l->args_len;
 }
 
-/* Moves every slot the serializer published into the broadcast ring. */
+/* Whether the client gets this line: notices always, events when its filter matches. */
+static bool lm_ws_wants(const struct lm_ws_client *c, const struct lm_hist_chunk *ch,
+			const struct lm_line *l)
+{
+	struct lm_filter_ev ev;
+
+	if (!l->type || !c->has_filter || !lm_filter_is_active(&c->filter))
+		return true;
+	lm_ws_filter_ev(ch, l, &ev);
+	return lm_filter_match(&c->filter, &ev);
+}
+
+/*
+ * A client that has had something to read for LM_STATS_STUCK_MS without taking a message:
+ * it is not waited for. A client that keeps reading, however slowly, is.
+ */
+static bool lm_ws_is_stuck(const struct lm_ws *ws, const struct lm_ws_client *c, uint64_t now)
+{
+	return c->closing || (c->pos < lm_hist_head(ws->hist) &&
+			      now - c->waiting_since_ms >= LM_STATS_STUCK_MS);
+}
+
+/*
+ * Whether the oldest chunk may go although some clients have not read it all: always at
+ * shutdown, or once the kernel rings pass the high-water mark; otherwise only if each of
+ * them is stuck. Waiting holds the slot, so the serializer and then the reader wait, and
+ * the backlog stays in the kernel rings.
+ */
+static bool lm_ws_may_evict(const struct lm_ws *ws, uint64_t now)
+{
+	uint64_t next = lm_hist_next(ws->hist, lm_hist_tail(ws->hist));
+	const struct lm_ws_client *c;
+
+	if (ws->flushing ||
+	    lm_stats_get(&ws->o.stats->kernel_ring_fill) >= LM_STATS_HIGH_WATER_PERMILLE)
+		return true;
+	for (c = ws->clients; c; c = c->next)
+		if (c->pos < next && !lm_ws_is_stuck(ws, c, now))
+			return false;
+	return true;
+}
+
+/*
+ * Evicts the oldest chunk. Each client that had not read all of it loses the rest, counted
+ * now (it may never read again) and merged into the notice it gets before its next message.
+ */
+static void lm_ws_evict_oldest(struct lm_ws *ws, uint64_t now)
+{
+	uint64_t tail = lm_hist_tail(ws->hist), next = lm_hist_next(ws->hist, tail);
+	const struct lm_hist_chunk *ch = lm_hist_at(ws->hist, tail);
+	const struct lm_line *l = lm_hist_lines(ch);
+	struct lm_ws_client *c;
+	uint32_t i;
+
+	for (c = ws->clients; c; c = c->next) {
+		struct lm_ws_loss loss = { 0 };
+
+		if (c->pos >= next)
+			continue;
+		for (i = c->line; i < ch->line_cnt; i++) {
+			if (!l[i].type)
+				continue; /* a kernel notice: no seq of its own */
+			if (!loss.cnt)
+				loss.first_seq = l[i].seq;
+			loss.last_seq = l[i].seq;
+			loss.cnt++;
+			if (lm_ws_wants(c, ch, &l[i]))
+				loss.matched++;
+		}
+		c->pos = next;
+		c->line = 0;
+		if (!loss.cnt)
+			continue;
+		if (!c->pending.cnt)
+			c->pending.first_seq = loss.first_seq;
+		c->pending.last_seq = loss.last_seq;
+		c->pending.cnt += loss.cnt;
+		c->pending.matched += loss.matched;
+		c->lost += loss.cnt;
+		lm_stats_add(&ws->o.stats->ws_dropped, loss.cnt);
+		if (!c->behind_since_ms)
+			c->behind_since_ms = now;
+	}
+	lm_hist_evict(ws->hist);
+}
+
+static void lm_ws_retry(lws_sorted_usec_list_t *sul);
+
+/*
+ * Copies every slot the serializer published into the history and gives the slot back.
+ * When the history has no room and the oldest chunk may not go yet (lm_ws_may_evict), the
+ * slot is held and tried again after LM_WS_RETRY_MS or a client's next message.
+ */
 static void lm_ws_take_published(struct lm_ws *ws)
 {
+	uint64_t now = lm_ws_now_ms();
 	struct lm_ws_client *c;
 	bool any = false;
-	uint32_t idx;
 
-	while (lm_ring_idx_pop(ws->o.txt_ring, &idx)) {
-		struct lm_txt_slot *slot = lm_ring_pool_slot(ws->o.pool, idx);
-		struct lm_bcast_entry e = {
-			.slot = idx,
-			.ev_cnt = slot->ev_cnt,
-			.first_seq = slot->first_seq,
-			.last_seq = slot->last_seq,
-		};
-		uint32_t evicted;
+	for (;;) {
+		struct lm_txt_slot *slot;
+		uint64_t head;
 
-		if (lm_bcast_push(ws->bcast, &e, &evicted))
-			lm_ring_idx_push(ws->o.free_ring, evicted); /* sized for every slot */
-		lm_stats_add(&ws->o.stats->ws_published, e.ev_cnt);
+		if (ws->held == LM_WS_NO_SLOT && !lm_ring_idx_pop(ws->o.txt_ring, &ws->held))
+			break;
+		slot = lm_ring_pool_slot(ws->o.pool, ws->held);
+		while (!lm_hist_has_room(ws->hist, slot) && lm_hist_len(ws->hist)) {
+			if (!lm_ws_may_evict(ws, now)) {
+				lws_sul_schedule(ws->ctx, 0, &ws->retry, lm_ws_retry,
+						 LM_WS_RETRY_MS * LWS_US_PER_MS);
+				goto out;
+			}
+			lm_ws_evict_oldest(ws, now);
+		}
+		head = lm_hist_head(ws->hist);
+		/* sized at open for the largest slot: cannot fail */
+		lm_hist_append(ws->hist, slot);
+		/* a client that was up to date has something to read from now on */
+		for (c = ws->clients; c; c = c->next)
+			if (c->pos >= head)
+				c->waiting_since_ms = now;
+		lm_stats_add(&ws->o.stats->ws_published, slot->ev_cnt);
+		lm_ring_idx_push(ws->o.free_ring, ws->held); /* sized for every slot */
+		ws->held = LM_WS_NO_SLOT;
 		any = true;
 	}
-	if (!any)
-		return;
-	for (c = ws->clients; c; c = c->next)
-		lm_ws_account_loss(ws, c);
-	lws_callback_on_writable_all_protocol(ws->ctx, &lm_ws_protocols[0]);
+out:
+	if (any)
+		lws_callback_on_writable_all_protocol(ws->ctx, &lm_ws_protocols[0]);
+}
+
+static void lm_ws_retry(lws_sorted_usec_list_t *sul)
+{
+	struct lm_ws *ws = lws_container_of(sul, struct lm_ws, retry);
+
+	lm_ws_take_published(ws);
 }
 
 static int lm_ws_respond(struct lws *wsi, unsigned int status, const char *type,
@@ -264,6 +410,41 @@ static unsigned int lm_ws_check_host(struct lws *wsi, struct lm_ws *ws)
 	return 0;
 }
 
+/*
+ * Parses the /ws query (filters, since, instance; lws has percent-decoded each argument).
+ * Returns 0, or -EINVAL with the reason in why.
+ */
+static int lm_ws_parse_query(struct lws *wsi, struct lm_ws *ws, struct lm_filter *f, char *why,
+			     size_t why_cap)
+{
+	char arg[LM_FILTER_MAX_QUERY_BYTES + 1];
+	size_t total = 0;
+	int i, len;
+
+	lm_filter_init(f);
+	for (i = 0; (len = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i)) > 0; i++) {
+		total += (size_t)len + 1;
+		if (total > LM_FILTER_MAX_QUERY_BYTES + 1) {
+			snprintf(why, why_cap, "bad filter: query longer than %d bytes",
+				 LM_FILTER_MAX_QUERY_BYTES);
+			return -EINVAL;
+		}
+		if (lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i) != len) {
+			snprintf(why, why_cap, "bad filter: unreadable argument %d", i + 1);
+			return -EINVAL;
+		}
+		if (lm_filter_parse_arg(f, arg, (size_t)len, why, why_cap))
+			return -EINVAL;
+	}
+	if (f->has_since && f->has_instance && !strcmp(f->instance, ws->o.instance) &&
+	    f->since > lm_hist_next_seq(ws->hist)) {
+		snprintf(why, why_cap, "bad since: ahead of next_seq %llu",
+			 (unsigned long long)lm_hist_next_seq(ws->hist));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int lm_ws_on_http(struct lws *wsi, struct lm_ws *ws, const char *path)
 {
 	char *body = ws->scratch + LWS_PRE;
@@ -305,16 +486,27 @@ static int lm_ws_on_http(struct lws *wsi, struct lm_ws *ws, const char *path)
 		return lm_ws_respond(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain",
 				     "starting\n", 9);
 	case LM_HTTP_METRICS:
-		n = ws->o.metrics(ws->o.metrics_ctx, lm_bcast_len(ws->bcast), ws->o.bcast_cap,
+		n = ws->o.metrics(ws->o.metrics_ctx, lm_hist_text_bytes(ws->hist), ws->o.replay_bytes,
 				  body, cap);
 		if (n < 0)
 			return lm_ws_respond(wsi, HTTP_STATUS_INTERNAL_SERVER_ERROR, "text/plain",
 					     "metrics too large\n", 18);
 		return lm_ws_respond(wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
 				     body, (size_t)n);
-	case LM_HTTP_WS:
+	case LM_HTTP_WS: {
+		/* a page whose WebSocket was refused asks again in plain HTTP for the reason */
+		struct lm_filter f;
+		char why[LM_WS_WHY_BYTES + 1];
+
+		if (lm_ws_parse_query(wsi, ws, &f, why, sizeof(why) - 1)) {
+			n = (int)strlen(why);
+			why[n++] = '\n';
+			return lm_ws_respond(wsi, HTTP_STATUS_BAD_REQUEST, "text/plain", why,
+					     (size_t)n);
+		}
 		return lm_ws_respond(wsi, HTTP_STATUS_BAD_REQUEST, "text/plain",
 				     "use a WebSocket client\n", 23);
+	}
 	case LM_HTTP_NOT_FOUND:
 	default:
 		return lm_ws_respond(wsi, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n", 10);
@@ -366,14 +558,39 @@ static unsigned int lm_ws_check_handshake(struct lws *wsi, const char **why)
 	return 0;
 }
 
+/* Answers 400 with the reason as the plain-text body, so a client can show it. */
+static int lm_ws_refuse_query(struct lws *wsi, struct lm_ws *ws, const char *why)
+{
+	unsigned char hdr[LWS_PRE + 512], *start = &hdr[LWS_PRE], *p = start;
+	unsigned char *end = &hdr[sizeof(hdr) - 1];
+	char body[LM_WS_WHY_BYTES + 2];
+	int n = snprintf(body, sizeof(body), "%s\n", why);
+
+	lm_stats_add(&ws->o.stats->ws_refused, 1);
+	lm_stats_add(&ws->o.stats->limit_hits[LM_STATS_LIMIT_QUERY], 1);
+	if (n < 0 || n >= (int)sizeof(body))
+		n = (int)sizeof(body) - 1;
+	if (lws_add_http_common_headers(wsi, HTTP_STATUS_BAD_REQUEST, "text/plain; charset=utf-8",
+					(lws_filepos_t)n, &p, end) ||
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+					(const unsigned char *)"no-store", 8, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	memcpy(ws->scratch + LWS_PRE, body, (size_t)n);
+	if (lws_write(wsi, (unsigned char *)ws->scratch + LWS_PRE, (size_t)n,
+		      LWS_WRITE_HTTP_FINAL) != n)
+		return -1;
+	return 1;
+}
+
 /*
  * Decides an upgrade: only with this server's Host, GET /ws, the token, from an allowed
- * Origin, as a well-formed handshake, below --max-clients. There is one protocol, so this
+ * Origin, as a well-formed handshake, with a good query, below --max-clients. There is one protocol, so this
  * holds whatever subprotocol the client names. 0 accepts.
  */
-static int lm_ws_filter_upgrade(struct lws *wsi, struct lm_ws *ws)
+static int lm_ws_filter_upgrade(struct lws *wsi, struct lm_ws *ws, struct lm_filter *f)
 {
-	char uri[64], origin[256];
+	char uri[64], origin[256], reason[LM_WS_WHY_BYTES];
 	const char *why;
 	unsigned int st;
 	int len;
@@ -403,6 +620,8 @@ static int lm_ws_filter_upgrade(struct lws *wsi, struct lm_ws *ws)
 		lws_return_http_status(wsi, st, why);
 		return 1;
 	}
+	if (lm_ws_parse_query(wsi, ws, f, reason, sizeof(reason)))
+		return lm_ws_refuse_query(wsi, ws, reason);
 	if (ws->client_cnt >= ws->o.max_clients)
 		return lm_ws_refuse(wsi, ws, HTTP_STATUS_SERVICE_UNAVAILABLE,
 				    LM_STATS_LIMIT_CLIENTS);
@@ -457,9 +676,47 @@ static int lm_ws_on_receive(struct lws *wsi, struct lm_ws *ws, struct lm_ws_clie
 	return 0;
 }
 
-static void lm_ws_client_add(struct lm_ws *ws, struct lm_ws_client *c, struct lws *wsi)
+/*
+ * Where a new client starts, from its since= and instance= (checked before the upgrade):
+ * live without since; else at the first retained line with seq >= since, after an
+ * "evicted" notice when since is older than the history, or at the oldest line after a
+ * "restarted" notice when since belongs to another run of lifemon.
+ */
+static void lm_ws_client_seek(struct lm_ws *ws, struct lm_ws_client *c)
 {
-	lm_bcast_cursor_init(ws->bcast, &c->cur);
+	const struct lm_filter *f = &c->filter;
+	uint64_t first = lm_hist_first_seq(ws->hist), next = lm_hist_next_seq(ws->hist);
+
+	c->pos = lm_hist_head(ws->hist);
+	c->line = 0;
+	c->live_pos = c->pos;
+	c->hello_first = first ? first : next;
+	c->hello_next = next;
+	if (!c->has_filter || !f->has_since)
+		return;
+	if ((f->has_instance && strcmp(f->instance, ws->o.instance)) || f->since > next) {
+		/* without instance=, a since ahead of this run can only be from an earlier one */
+		c->start = LM_WS_START_RESTARTED;
+		c->pos = lm_hist_tail(ws->hist);
+		return;
+	}
+	if (!first)
+		first = next;
+	if (f->since < first) {
+		c->start = LM_WS_START_EVICTED;
+		c->start_first = f->since;
+		c->start_last = first - 1;
+	}
+	lm_hist_seek(ws->hist, f->since, &c->pos, &c->line);
+}
+
+static int lm_ws_client_add(struct lm_ws *ws, struct lm_ws_client *c, struct lws *wsi)
+{
+	c->buf = malloc(ws->buf_bytes);
+	if (!c->buf)
+		return -1; /* lws closes the connection */
+	lm_ws_client_seek(ws, c);
+	c->waiting_since_ms = lm_ws_now_ms();
 	c->wsi = wsi;
 	c->is_ws = true;
 	c->prev = NULL;
@@ -470,10 +727,15 @@ static void lm_ws_client_add(struct lm_ws *ws, struct lm_ws_client *c, struct lw
 	ws->client_cnt++;
 	lm_stats_set(&ws->o.stats->ws_clients, ws->client_cnt);
 	lm_stats_add(&ws->o.stats->ws_connections, 1);
+	/* the HELLO goes first, then the replay */
+	lws_callback_on_writable(wsi);
+	return 0;
 }
 
 static void lm_ws_client_del(struct lm_ws *ws, struct lm_ws_client *c)
 {
+	free(c->buf);
+	c->buf = NULL;
 	if (!c->is_ws)
 		return;
 	if (c->prev)
@@ -485,51 +747,115 @@ static void lm_ws_client_del(struct lm_ws *ws, struct lm_ws_client *c)
 	c->is_ws = false;
 	ws->client_cnt--;
 	lm_stats_set(&ws->o.stats->ws_clients, ws->client_cnt);
+	/* a client that held the oldest chunk may have held a slot back */
+	if (ws->held != LM_WS_NO_SLOT)
+		lws_sul_schedule(ws->ctx, 0, &ws->retry, lm_ws_retry, 0);
 }
 
-/* Writes one message to a client: a pending loss notice, else the next entry. */
+/* Writes a notice the client is owed, if any: HELLO, its start notice, its loss. */
+static int lm_ws_write_notice(struct lws *wsi, struct lm_ws *ws, struct lm_ws_client *c,
+			      bool *sent)
+{
+	char *out = c->buf + LWS_PRE, filter[LM_FILTER_MAX_QUERY_BYTES * 3 + 1];
+	size_t cap = ws->buf_bytes - LWS_PRE;
+	int n;
+
+	*sent = true;
+	if (!c->hello_sent) {
+		if (lm_filter_format(&c->filter, filter, sizeof(filter)) < 0)
+			filter[0] = '\0';
+		n = lm_json_hello(out, cap, ws->o.instance, ws->o.version, c->hello_first,
+				  c->hello_next, filter);
+		c->hello_sent = true;
+	} else if (c->start == LM_WS_START_EVICTED) {
+		n = lm_json_lost(out, cap, c->start_first, c->start_last,
+				 c->start_last - c->start_first + 1, "evicted");
+		c->start = LM_WS_START_LIVE;
+	} else if (c->start == LM_WS_START_RESTARTED) {
+		n = lm_json_restarted(out, cap, c->filter.has_instance ? c->filter.instance : "",
+				      c->filter.since);
+		c->start = LM_WS_START_LIVE;
+	} else if (c->pending.cnt) {
+		n = lm_json_lost_matched(out, cap, c->pending.first_seq, c->pending.last_seq,
+					 c->pending.cnt, c->pending.matched, "slow_client");
+		memset(&c->pending, 0, sizeof(c->pending));
+	} else {
+		*sent = false;
+		return 0;
+	}
+	if (n < 0 || lws_write(wsi, (unsigned char *)out, (size_t)n, LWS_WRITE_TEXT) < n)
+		return -1;
+	return 0;
+}
+
+/*
+ * Writes the client's next message: a notice it is owed, else the lines it wants from the
+ * chunk at its cursor. A whole chunk for a client without a filter goes out in place (the
+ * chunk has LWS_PRE bytes of headroom); otherwise the lines it wants are copied into its own
+ * buffer, and chunks its filter empties are skipped (at most LM_WS_SKIP_CHUNKS per call).
+ */
 static int lm_ws_write_next(struct lws *wsi, struct lm_ws *ws, struct lm_ws_client *c)
 {
-	const struct lm_bcast_entry *e;
-	struct lm_bcast_loss loss;
-	struct lm_txt_slot *slot;
-	int n;
+	bool all = !c->has_filter || !lm_filter_is_active(&c->filter), sent;
+	uint64_t head = lm_hist_head(ws->hist);
+	int k;
 
 	if (c->closing)
 		return -1; /* lws sends the close frame with the reason set when it was closed */
-	if (c->pending.cnt) {
-		n = lm_json_lost((char *)c->notice + LWS_PRE, sizeof(c->notice) - LWS_PRE,
-				 c->pending.first_seq, c->pending.last_seq, c->pending.cnt,
-				 "slow_client");
-		c->pending.cnt = 0;
-		if (n < 0 || lws_write(wsi, c->notice + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) < n)
-			return -1;
-		lws_callback_on_writable(wsi);
-		return 0;
-	}
-	e = lm_bcast_next(ws->bcast, &c->cur, &loss);
-	if (!e)
-		return 0;
-	if (loss.cnt) {
-		/* announce the gap first; the entry is read again on the next callback */
-		c->pending = loss;
-		c->cur.pos--;
-		c->cur.next_seq = e->first_seq;
-		lm_stats_add(&ws->o.stats->ws_dropped, loss.cnt);
-		lws_callback_on_writable(wsi);
-		return 0;
-	}
-	slot = lm_ring_pool_slot(ws->o.pool, e->slot);
-	/* in place: the slot has LWS_PRE bytes of headroom for the frame header */
-	if (lws_write(wsi, (unsigned char *)slot->text, slot->len, LWS_WRITE_TEXT) <
-	    (int)slot->len)
+	if (lm_ws_write_notice(wsi, ws, c, &sent))
 		return -1;
-	lm_stats_add(&ws->o.stats->ws_delivered, e->ev_cnt);
-	/* back within a quarter ring of the newest: no longer at risk */
-	if (c->behind_since_ms && lm_bcast_behind(ws->bcast, &c->cur) <= ws->o.bcast_cap / 4)
-		c->behind_since_ms = 0;
-	if (lm_bcast_behind(ws->bcast, &c->cur))
+	for (k = 0; !sent && k < LM_WS_SKIP_CHUNKS && c->pos < head; k++) {
+		const struct lm_hist_chunk *ch = lm_hist_at(ws->hist, c->pos);
+		const struct lm_line *l = lm_hist_lines(ch);
+		bool replay = c->pos < c->live_pos;
+		uint64_t ev = 0, skipped = 0;
+		size_t n = 0, cap = ws->buf_bytes - LWS_PRE;
+		uint32_t i;
+
+		if (all && !c->line) {
+			if (lws_write(wsi, (unsigned char *)lm_hist_text(ch), ch->text_len,
+				      LWS_WRITE_TEXT) < (int)ch->text_len)
+				return -1;
+			ev = ch->ev_cnt;
+			c->pos = lm_hist_next(ws->hist, c->pos);
+			sent = true;
+		} else {
+			for (i = c->line; i < ch->line_cnt; i++) {
+				if (!lm_ws_wants(c, ch, &l[i])) {
+					skipped++;
+					continue;
+				}
+				if (n + l[i].len > cap)
+					break; /* the rest in the next message */
+				memcpy(c->buf + LWS_PRE + n, lm_hist_text(ch) + l[i].off, l[i].len);
+				n += l[i].len;
+				ev += l[i].type != 0;
+			}
+			c->line = i;
+			if (i == ch->line_cnt) {
+				c->pos = lm_hist_next(ws->hist, c->pos);
+				c->line = 0;
+			}
+			if (n) {
+				if (lws_write(wsi, (unsigned char *)c->buf + LWS_PRE, n,
+					      LWS_WRITE_TEXT) < (int)n)
+					return -1;
+				sent = true;
+			}
+		}
+		lm_stats_add(&ws->o.stats->ws_delivered, ev);
+		lm_stats_add(&ws->o.stats->ws_filtered, skipped);
+		if (replay)
+			lm_stats_add(&ws->o.stats->ws_replayed, ev + skipped);
+	}
+	c->waiting_since_ms = lm_ws_now_ms();
+	if (c->pos >= head && !c->pending.cnt)
+		c->behind_since_ms = 0; /* caught up */
+	else
 		lws_callback_on_writable(wsi);
+	/* it moved on: a slot held for room in the history may fit now */
+	if (ws->held != LM_WS_NO_SLOT)
+		lm_ws_take_published(ws);
 	return 0;
 }
 
@@ -591,13 +917,17 @@ static int lm_ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		/* RFC 7230 6.7: protocol names are case-insensitive ("WebSocket" is fine) */
 		if (strcasecmp(in, "websocket"))
 			return lm_ws_refuse_other_upgrade(wsi, ws, in);
-		return lm_ws_filter_upgrade(wsi, ws);
+		return lm_ws_filter_upgrade(wsi, ws, &ws->query);
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-		/* second line: the same rules once the protocol is bound */
-		return lm_ws_filter_upgrade(wsi, ws);
+		/* second line: the same rules once the protocol is bound; the query is kept */
+		if (!c)
+			return -1;
+		c->has_filter = true;
+		return lm_ws_filter_upgrade(wsi, ws, &c->filter);
 	case LWS_CALLBACK_ESTABLISHED:
-		lm_ws_client_add(ws, c, wsi);
-		return 0;
+		if (!c || !c->has_filter)
+			return -1;
+		return lm_ws_client_add(ws, c, wsi);
 	case LWS_CALLBACK_CLOSED:
 		lm_ws_client_del(ws, c);
 		return 0;
@@ -663,11 +993,14 @@ static int lm_ws_probe_bind(const char *host, uint16_t port)
 int lm_ws_open(const struct lm_ws_opts *opts, struct lm_ws **out)
 {
 	struct lws_context_creation_info info;
+	struct lm_txt_slot big, *slot0;
 	struct lm_ws *ws;
+	uint64_t ring;
 	int err;
 
 	*out = NULL;
 	if (!opts->txt_ring || !opts->free_ring || !opts->pool || !opts->metrics ||
+	    !opts->replay_bytes || !opts->instance || !opts->version ||
 	    !opts->max_clients || opts->max_header_bytes < 512 || opts->max_header_bytes > 65535 ||
 	    !opts->handshake_timeout_s || !opts->idle_timeout_s)
 		return -EINVAL;
@@ -684,9 +1017,25 @@ int lm_ws_open(const struct lm_ws_opts *opts, struct lm_ws **out)
 		err = -ENOMEM;
 		goto out;
 	}
-	err = lm_bcast_open(opts->bcast_cap, &ws->bcast);
+	/*
+	 * The history keeps replay_bytes of JSON text; its ring also holds each chunk's index
+	 * and strings (never more than its text) and must take at least four of the largest
+	 * chunks a slot can make.
+	 */
+	slot0 = lm_ring_pool_slot(opts->pool, 0);
+	big = *slot0;
+	big.len = big.cap;
+	big.line_cnt = LM_RING_SLOT_LINES;
+	big.str_len = big.str_cap;
+	ring = 2 * opts->replay_bytes + (uint64_t)opts->replay_bytes / 4;
+	if (ring < 4 * (uint64_t)lm_hist_chunk_bytes(&big, LWS_PRE))
+		ring = 4 * (uint64_t)lm_hist_chunk_bytes(&big, LWS_PRE);
+	ring = (ring + 63) & ~63ULL;
+	err = lm_hist_open((size_t)ring, opts->replay_bytes, LWS_PRE, &ws->hist);
 	if (err)
 		goto out;
+	ws->held = LM_WS_NO_SLOT;
+	ws->buf_bytes = LWS_PRE + slot0->cap;
 
 	memset(&info, 0, sizeof(info));
 	info.port = opts->port;
@@ -725,7 +1074,8 @@ static bool lm_ws_clients_done(const struct lm_ws *ws)
 	const struct lm_ws_client *c;
 
 	for (c = ws->clients; c; c = c->next)
-		if (c->pending.cnt || lm_bcast_behind(ws->bcast, &c->cur))
+		if (!c->closing && (c->pending.cnt || !c->hello_sent ||
+				    c->pos < lm_hist_head(ws->hist)))
 			return false;
 	return true;
 }
@@ -735,6 +1085,8 @@ static void lm_ws_flush(struct lm_ws *ws)
 {
 	uint64_t end = lm_ws_now_ms() + (uint64_t)ws->flush_ms;
 
+	/* nobody is waited for now: every slot goes into the history, whoever has not read */
+	ws->flushing = true;
 	lm_ws_take_published(ws);
 	while (!lm_ws_clients_done(ws) && lm_ws_now_ms() < end) {
 		/* negative timeout: service what is ready without sleeping in poll */
@@ -803,6 +1155,9 @@ int lm_ws_stop(struct lm_ws *ws, int flush_ms)
 	ws->started = false;
 	/* joined, and the serializer before it: we consume txt_ring now. Empty after a clean
 	 * flush; after a failure, the slots the thread never took. */
+	if (ws->held != LM_WS_NO_SLOT)
+		left += lm_ring_pool_slot(ws->o.pool, ws->held)->ev_cnt;
+	ws->held = LM_WS_NO_SLOT;
 	while (lm_ring_idx_pop(ws->o.txt_ring, &idx))
 		left += lm_ring_pool_slot(ws->o.pool, idx)->ev_cnt;
 	if (left)
@@ -822,7 +1177,7 @@ void lm_ws_close(struct lm_ws *ws)
 		return;
 	if (ws->ctx)
 		lws_context_destroy(ws->ctx);
-	lm_bcast_close(ws->bcast);
+	lm_hist_close(ws->hist);
 	free(ws->scratch);
 	free(ws);
 }

@@ -17,10 +17,10 @@
 struct lm_ws;
 
 /*
- * Renders /metrics on the lm-ws thread. bcast_len/cap describe the broadcast ring.
- * Returns the length written into buf, or -ENOSPC.
+ * Renders /metrics on the lm-ws thread. hist_bytes: JSON text the replay history holds, of
+ * hist_cap. Returns the length written into buf, or -ENOSPC.
  */
-typedef int (*lm_ws_metrics_fn)(void *ctx, uint32_t bcast_len, uint32_t bcast_cap, char *buf,
+typedef int (*lm_ws_metrics_fn)(void *ctx, uint64_t hist_bytes, uint64_t hist_cap, char *buf,
 				size_t cap);
 
 /*
@@ -35,7 +35,9 @@ struct lm_ws_opts {
 	struct lm_idx_ring *txt_ring;	/* consumed by this thread */
 	struct lm_idx_ring *free_ring;	/* produced by this thread */
 	struct lm_txt_pool *pool;
-	uint32_t bcast_cap;		/* slots kept for clients: a power of two */
+	uint64_t replay_bytes;		/* JSON text kept for clients and since= (--replay-bytes) */
+	const char *instance;		/* this run's id (16 hex digits), told in HELLO */
+	const char *version;		/* lifemon's version, told in HELLO */
 	uint32_t slow_ms;		/* close a client still far behind this long after a loss */
 	struct lm_stats *stats;
 	lm_ws_metrics_fn metrics;

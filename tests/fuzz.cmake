@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
 # libFuzzer targets for the pure modules that parse or write untrusted bytes: core/json.c (the
-# event writer), net/http.c (routes, Origin, query, token), core/cgroup.c (cgroup paths from
-# the kernel, and the id table) and core/rec.c (variable-size kernel records). libFuzzer comes
-# with clang, not with the project's compiler, so clang is probed and invoked directly,
-# whatever CMAKE_C_COMPILER is. Tests fuzz_json, fuzz_http, fuzz_cgroup and fuzz_rec (label
-# fuzz) run each target for LM_FUZZ_SECONDS over a scratch copy of tests/fuzz/corpus/<name>.
+# event writer), net/http.c (routes, Origin, query, token), net/filter.c (the /ws query parser
+# and matcher), core/cgroup.c (cgroup paths from the kernel, and the id table) and core/rec.c
+# (variable-size kernel records). libFuzzer comes with clang, not with the project's compiler,
+# so clang is probed and invoked directly, whatever CMAKE_C_COMPILER is. Tests fuzz_json,
+# fuzz_http, fuzz_filter, fuzz_cgroup and fuzz_rec (label fuzz) run each target for
+# LM_FUZZ_SECONDS over a scratch copy of tests/fuzz/corpus/<name>.
 # Without a working clang and libFuzzer they are skipped (exit 77), or fail when CI=true.
 # Included from CMakeLists.txt.
 
@@ -53,6 +54,9 @@ set(lm_fuzz_json_libs ${JANSSON_LDFLAGS})
 set(lm_fuzz_http_srcs tests/fuzz/fuzz_http.c net/http.c)
 set(lm_fuzz_http_deps tests/fuzz/fuzz_guard.h net/http.h)
 set(lm_fuzz_http_libs "")
+set(lm_fuzz_filter_srcs tests/fuzz/fuzz_filter.c net/filter.c)
+set(lm_fuzz_filter_deps tests/fuzz/fuzz_guard.h net/filter.h bpf/lm_event.h)
+set(lm_fuzz_filter_libs "")
 set(lm_fuzz_cgroup_srcs tests/fuzz/fuzz_cgroup.c core/cgroup.c)
 set(lm_fuzz_cgroup_deps tests/fuzz/fuzz_guard.h core/cgroup.h)
 set(lm_fuzz_cgroup_libs "")
@@ -61,7 +65,7 @@ set(lm_fuzz_rec_deps tests/fuzz/fuzz_guard.h core/rec.h core/json.h core/wstatus
 set(lm_fuzz_rec_libs ${JANSSON_LDFLAGS})
 
 set(lm_fuzz_bins "")
-foreach(f json http cgroup rec)
+foreach(f json http filter cgroup rec)
   set(bin ${LM_FUZZ_DIR}/fuzz_${f})
   if(LM_FUZZ_WHY STREQUAL "")
     set(srcs "")

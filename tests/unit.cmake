@@ -28,11 +28,14 @@ target_link_libraries(test_ring PRIVATE lm_warnings lm_ring lm_mock_log ${CK_LIB
 add_executable(test_config tests/test_config.c)
 target_link_libraries(test_config PRIVATE lm_warnings lm_config lm_mock_log PkgConfig::CMOCKA)
 
-add_executable(test_bcast tests/test_bcast.c)
-target_link_libraries(test_bcast PRIVATE lm_warnings lm_bcast lm_mock_log PkgConfig::CMOCKA)
+add_executable(test_hist tests/test_hist.c)
+target_link_libraries(test_hist PRIVATE lm_warnings lm_hist lm_mock_log PkgConfig::CMOCKA)
 
 add_executable(test_http tests/test_http.c)
 target_link_libraries(test_http PRIVATE lm_warnings lm_http lm_mock_log PkgConfig::CMOCKA)
+
+add_executable(test_filter tests/test_filter.c)
+target_link_libraries(test_filter PRIVATE lm_warnings lm_filter PkgConfig::CMOCKA)
 
 add_executable(test_www tests/test_www.c)
 target_link_libraries(test_www PRIVATE lm_warnings lm_www PkgConfig::CMOCKA)
@@ -50,8 +53,8 @@ target_link_libraries(test_merge PRIVATE lm_warnings lm_merge PkgConfig::CMOCKA)
 add_executable(test_cgroup tests/test_cgroup.c)
 target_link_libraries(test_cgroup PRIVATE lm_warnings lm_cgroup PkgConfig::CMOCKA)
 
-foreach(t test_json test_rec test_wstatus test_ring test_config test_bcast test_http test_stats test_sink
-    test_merge test_cgroup test_www)
+foreach(t test_json test_rec test_wstatus test_ring test_config test_hist test_http test_filter
+    test_stats test_sink test_merge test_cgroup test_www)
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES LABELS unit TIMEOUT 120)
 endforeach()
