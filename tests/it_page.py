@@ -11,7 +11,8 @@ table with their exit code (0, 3) and a failed exit stands out; a filter typed i
 becomes the /ws query (window.lifemon.wsUrl) and the table then holds only matching events;
 a bad filter shows the server's 400 reason; pause counts what arrives and resume shows it;
 a row's details give its parent chain and children; export is valid JSON Lines; the
-counters and chart fill; after lifemon is stopped (SIGTERM) and started again the page
+counters and chart fill; 10,000 events/s fed through the page's message path for 3 s are
+kept up with (frames keep coming, rows and processes stay at their caps); after lifemon is stopped (SIGTERM) and started again the page
 reconnects by itself with since=, says so and notices the new instance; no CSP violation
 or script error in the console. Saves BUILD_DIR/it_page.png.
 
@@ -152,7 +153,7 @@ def open_browser(profile, downloads):
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     drv = webdriver.Chrome(service=Service(executable_path=DRIVER), options=opts)
-    drv.set_script_timeout(10)
+    drv.set_script_timeout(15)
     drv.set_page_load_timeout(15)
     drv.execute_cdp_cmd("Browser.setDownloadBehavior",
                         {"behavior": "allow", "downloadPath": downloads})
@@ -405,6 +406,8 @@ def main():
         wait_for("a process after the restart", lambda: [r for r in rows_with(drv, tag + "after")
                                                           if r["type"] == "EXIT"])
 
+        wait_for("the restarted lifemon's counters",
+                 lambda: js(drv, "window.lifemon.metrics?.events.exec") > 0, 5)
         drv.save_screenshot(os.path.join(build, "it_page.png"))
         note(f"screenshot: {os.path.join(build, 'it_page.png')}")
 
@@ -432,6 +435,44 @@ def main():
         expect(f"token={token}" in js(drv, "window.lifemon.wsUrl"), "the /ws URL has no token")
         wait_for("/metrics read with the token",
                  lambda: js(drv, "window.lifemon.metrics?.ws_clients") >= 1, 5)
+
+        # 10,000 events/s for 3 s through the page's message path: frames keep coming and
+        # the table and the process index stay at their caps
+        load = drv.execute_async_script("""const done = arguments[arguments.length - 1];
+            const L = window.lifemon, msgs = [], now = Date.now() * 1e6;
+            let seq = 1e9;
+            for (let m = 0; m < 30; m++) { // 100 ms of events each, made beforehand
+              let s = '';
+              for (let i = 0; i < 1000; i++, seq++)
+                s += JSON.stringify({seq, timestamp: now + m * 1e8, type: i % 2 ? 'EXIT' : 'EXEC',
+                  pid: seq % 4000000, uid: 0, comm: 'storm', exit_code: i % 7 ? 0 : 1,
+                  signal: 0, key: `${seq}:1`, parent_key: `${seq - 1}:1`, exe: '/bin/storm',
+                  args: ['storm', String(seq)], duration_ns: 1000}) + '\\n';
+              msgs.push(s);
+            }
+            const t0 = performance.now();
+            let last = t0, maxGap = 0, work = 0, sent = 0;
+            (function frame(t) {
+              maxGap = Math.max(maxGap, t - last); last = t;
+              if (performance.now() - t0 < 3200) requestAnimationFrame(frame);
+            })(t0);
+            const iv = setInterval(() => {
+              const a = performance.now(); L.feed(msgs[sent / 1000]); sent += 1000;
+              work += performance.now() - a;
+              if (sent === msgs.length * 1000) {
+                clearInterval(iv);
+                const took = performance.now() - t0;
+                setTimeout(() => done({maxGap, work, sent, took, rows: L.counters.rows,
+                  procs: L.counters.processes, pending: L.counters.pending, flushMs: L.counters.flushMs}), 400);
+              }
+            }, 100);""")
+        note(f"load: {load['sent']} events in {load['took']:.0f} ms, longest frame gap {load['maxGap']:.0f} ms, "
+             f"message handling {load['work']:.0f} ms, rows {load['rows']}, "
+             f"processes {load['procs']}")
+        expect(load["rows"] == 2000 and load["procs"] <= 20000 and load["pending"] == 0,
+               f"bounds under load: {load}")
+        expect(load["maxGap"] < 500 and load["took"] < 4500,
+               f"sluggish under load: {load}")
     except Fatal as e:
         expect(False, str(e))
         if drv:

@@ -31,8 +31,8 @@ const st = {
 	instance: null, hello: null, lastSeq: 0,
 	retryMs: RETRY_MIN_MS, retryTimer: 0,
 	paused: false, pausedCount: 0, backlog: new M.Ring(BACKLOG_CAP),
-	pending: [], flushQueued: false, shown: new M.Ring(ROW_CAP),
-	received: 0, reconnects: 0, restarts: 0, notices: [], lastError: '', metrics: null,
+	pending: [], flushQueued: false, nextFlushAt: 0, shown: new M.Ring(ROW_CAP),
+	received: 0, flushMs: 0, reconnects: 0, restarts: 0, notices: [], lastError: '', metrics: null,
 	selected: null,
 };
 const procs = new M.ProcessIndex(20000);
@@ -76,6 +76,7 @@ function connect() {
 			setStatus('connected to lifemon', 'ok');
 		}
 		st.everOpened = true;
+		pollMetrics(); // a restarted lifemon's counters start again: show them now
 	};
 	ws.onmessage = (m) => {
 		if (ws === st.ws)
@@ -195,14 +196,23 @@ function onMessage(data) {
 
 // --- the table: rows are built once per animation frame, at most ROW_CAP of them ---
 
+/*
+ * Rows are added at most once per animation frame, and when adding them took long, not
+ * again before FLUSH_COST_FACTOR times that has passed: at a high rate the table then
+ * updates less often with bigger batches, and rows that the same update would push out
+ * again (beyond ROW_CAP) are never built. The page keeps most of each second for the user.
+ */
+const FLUSH_COST_FACTOR = 4, FLUSH_MAX_WAIT_MS = 1000;
+
 function enqueue(ev) {
 	st.pending.push(ev);
 	if (st.pending.length > 2 * ROW_CAP)
 		st.pending.splice(0, st.pending.length - ROW_CAP);
 	if (!st.flushQueued) {
 		st.flushQueued = true;
-		requestAnimationFrame(flush);
-		setTimeout(flush, 250); // rAF does not run in hidden tabs
+		const wait = Math.max(0, st.nextFlushAt - performance.now());
+		setTimeout(() => requestAnimationFrame(flush), wait);
+		setTimeout(flush, wait + 250); // rAF does not run in hidden tabs
 	}
 }
 
@@ -210,6 +220,7 @@ function flush() {
 	if (!st.flushQueued)
 		return;
 	st.flushQueued = false;
+	const t0 = performance.now();
 	let batch = st.pending;
 	st.pending = [];
 	if (batch.length > ROW_CAP)
@@ -223,11 +234,16 @@ function flush() {
 	let extra = el.tbody.rows.length - ROW_CAP;
 	while (extra-- > 0)
 		el.tbody.lastElementChild.remove();
+	void el.tbody.offsetHeight; // lay the table out now, so the cost below includes it
+	const t1 = performance.now();
+	st.flushMs += t1 - t0;
+	st.nextFlushAt = t1 + Math.min(FLUSH_MAX_WAIT_MS, FLUSH_COST_FACTOR * (t1 - t0));
 }
 
 function td(tr, cls, text) {
 	const c = document.createElement('td');
 	c.className = cls;
+	c.setAttribute('role', 'cell');
 	if (text)
 		c.textContent = text;
 	tr.appendChild(c);
@@ -250,6 +266,7 @@ function chip(parent, key, value, text, label) {
 function makeRow(ev) {
 	const r = M.rowFromEvent(ev);
 	const tr = document.createElement('tr');
+	tr.setAttribute('role', 'row');
 	tr.className = r.cls.join(' ');
 	tr.dataset.type = r.type;
 	if (r.seq !== null)
@@ -279,6 +296,7 @@ function makeRow(ev) {
 		chip(cmd, 'exe', exe, exe, `filter on exe ${exe}`);
 	else if (r.comm)
 		chip(cmd, 'comm', r.comm, r.comm, `filter on comm ${r.comm}`);
+	cmd.title = (exe || r.comm) + (args ? ' ' + args : '');
 	if (args) {
 		const s = document.createElement('span');
 		s.className = 'args';
@@ -530,13 +548,16 @@ window.lifemon = {
 	get counters() {
 		return {
 			received: st.received, rows: el.tbody.rows.length, pending: st.pending.length,
+			flushMs: Math.round(st.flushMs),
 			paused: st.paused, pausedCount: st.pausedCount, backlog: st.backlog.size,
 			reconnects: st.reconnects, restarts: st.restarts, processes: procs.procs.size,
 		};
 	},
 	limits: { ROW_CAP, BACKLOG_CAP, WINDOW_SEC },
-	flush() { if (st.pending.length) { st.flushQueued = true; flush(); } },
+	// the rows shown, oldest first (what Export downloads)
 	events() { return st.shown.toArray(); },
+	// for tests: a /ws message through the same path as one from the socket
+	feed(text) { onMessage(text); },
 };
 
 setForm(M.filterFormFromQuery(location.search));
