@@ -14,7 +14,8 @@ a row's details give its parent chain and children; export is valid JSON Lines; 
 counters and chart fill; 10,000 events/s fed through the page's message path for 3 s are
 kept up with (frames keep coming, rows and processes stay at their caps); after lifemon is stopped (SIGTERM) and started again the page
 reconnects by itself with since=, says so and notices the new instance; no CSP violation
-or script error in the console. Saves BUILD_DIR/it_page.png.
+or script error in the console; the copy button answers; the dark scheme is followed. Saves
+BUILD_DIR/it_page.png and BUILD_DIR/it_page-dark.png.
 
 Starts: lifemon (twice, on 127.0.0.1:18120), chromedriver and its Chromium (selenium), short
 /bin/true and /bin/sh children. Stops them by pid (lifemon with SIGTERM, the browser with
@@ -411,6 +412,24 @@ def main():
         drv.save_screenshot(os.path.join(build, "it_page.png"))
         note(f"screenshot: {os.path.join(build, 'it_page.png')}")
 
+        # the copy button answers (the clipboard, or a selection to copy by hand)
+        drv.execute_script("document.querySelector('#events tbody tr[data-seq]').click()")
+        click(drv, "#copy")
+        copied = wait_for("the copy button's answer", lambda: js(
+            drv, "document.getElementById('copy').textContent") != "Copy JSON" and
+            js(drv, "document.getElementById('copy').textContent"), 3)
+        expect(copied in ("Copied", "Selected: press Ctrl+C"), f"copy button says {copied!r}")
+
+        # the system's dark scheme is followed
+        light = js(drv, "getComputedStyle(document.body).backgroundColor")
+        drv.execute_cdp_cmd("Emulation.setEmulatedMedia", {
+            "features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+        dark = js(drv, "getComputedStyle(document.body).backgroundColor")
+        expect(light == "rgb(255, 255, 255)" and dark != light,
+               f"background light {light}, dark {dark}")
+        drv.save_screenshot(os.path.join(build, "it_page-dark.png"))
+        drv.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
         # nothing refused by the CSP, no script error (failed /ws connects are expected)
         bad = [e["message"] for e in drv.get_log("browser")
                if "Content Security Policy" in e["message"] or
@@ -469,7 +488,7 @@ def main():
         note(f"load: {load['sent']} events in {load['took']:.0f} ms, longest frame gap {load['maxGap']:.0f} ms, "
              f"message handling {load['work']:.0f} ms, rows {load['rows']}, "
              f"processes {load['procs']}")
-        expect(load["rows"] == 2000 and load["procs"] <= 20000 and load["pending"] == 0,
+        expect(load["rows"] == 2000 and load["procs"] <= 20000 and load["pending"] <= 4000,
                f"bounds under load: {load}")
         expect(load["maxGap"] < 500 and load["took"] < 4500,
                f"sluggish under load: {load}")
