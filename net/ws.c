@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "net/filter.h"
 #include "net/hist.h"
+#include "net/pset.h"
 #include "net/http.h"
 
 #define LM_WS_SCRATCH_BYTES (256 * 1024)
@@ -69,6 +70,7 @@ struct lm_ws_client {
 	struct lm_ws_client *prev, *next;
 	struct lws *wsi;
 	char *buf;			/* LWS_PRE + a message built for it (HELLO, filtered) */
+	struct lm_pset *procs;		/* exe=/args= filters: processes whose EXEC matched */
 	uint64_t waiting_since_ms;	/* behind, and no message sent since; see lm_ws_is_stuck */
 	uint64_t current_ms;		/* when it was last up to date (nothing left to read) */
 	uint64_t behind_since_ms;	/* first loss not yet caught up from; 0 = keeping up */
@@ -193,7 +195,12 @@ static void lm_ws_filter_ev(const struct lm_hist_chunk *ch, const struct lm_line
 	ev->args_len = l->args_len;
 }
 
-/* Whether the client gets this line: notices always, events when its filter matches. */
+/*
+ * Whether the client gets this line: notices always, events when its filter matches. With
+ * exe= or args=, an EXEC that passes them makes the client remember its process, whose EXIT
+ * (which forgets it) and OOM_KILL then pass them too. Call once per line and client, in
+ * stream order: delivering, skipping or losing the line.
+ */
 static bool lm_ws_wants(const struct lm_ws_client *c, const struct lm_hist_chunk *ch,
 			const struct lm_line *l)
 {
@@ -202,6 +209,16 @@ static bool lm_ws_wants(const struct lm_ws_client *c, const struct lm_hist_chunk
 	if (!l->type || !c->has_filter || !lm_filter_is_active(&c->filter))
 		return true;
 	lm_ws_filter_ev(ch, l, &ev);
+	if (c->procs) {
+		if (l->type == LM_EV_EXEC) {
+			if (lm_filter_match_program(&c->filter, &ev))
+				lm_pset_add(c->procs, l->pid, l->start_ns);
+		} else if (l->type == LM_EV_EXIT) {
+			ev.program_matched = lm_pset_del(c->procs, l->pid, l->start_ns);
+		} else {
+			ev.program_matched = lm_pset_has(c->procs, l->pid, l->start_ns);
+		}
+	}
 	return lm_filter_match(&c->filter, &ev);
 }
 
@@ -699,8 +716,8 @@ static void lm_ws_client_seek(struct lm_ws *ws, struct lm_ws_client *c)
 static int lm_ws_client_add(struct lm_ws *ws, struct lm_ws_client *c, struct lws *wsi)
 {
 	c->buf = malloc(ws->buf_bytes);
-	if (!c->buf)
-		return -1; /* lws closes the connection */
+	if (!c->buf || (lm_filter_has_program(&c->filter) && lm_pset_open(&c->procs)))
+		return -1; /* lws closes the connection (CLOSED frees what was made) */
 	lm_ws_client_seek(ws, c);
 	c->waiting_since_ms = c->current_ms = lm_ws_now_ms();
 	c->wsi = wsi;
@@ -722,6 +739,8 @@ static void lm_ws_client_del(struct lm_ws *ws, struct lm_ws_client *c)
 {
 	free(c->buf);
 	c->buf = NULL;
+	lm_pset_close(c->procs);
+	c->procs = NULL;
 	if (!c->is_ws)
 		return;
 	if (c->prev)
@@ -807,12 +826,13 @@ static int lm_ws_write_next(struct lws *wsi, struct lm_ws *ws, struct lm_ws_clie
 			sent = true;
 		} else {
 			for (i = c->line; i < ch->line_cnt; i++) {
+				/* room first: a line is judged once (lm_ws_wants) */
+				if (n + l[i].len > cap)
+					break; /* the rest in the next message */
 				if (!lm_ws_wants(c, ch, &l[i])) {
 					skipped++;
 					continue;
 				}
-				if (n + l[i].len > cap)
-					break; /* the rest in the next message */
 				memcpy(c->buf + LWS_PRE + n, lm_hist_text(ch) + l[i].off, l[i].len);
 				n += l[i].len;
 				ev += l[i].type != 0;
