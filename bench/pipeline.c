@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Pipeline benchmark, user space only (no kernel, no BPF). A producer thread plays lm-reader
- * and fills the real ev_ring; the real lm-ser thread, file sink and lm-ws server (built as
- * core/main.c builds them) carry the events to K WebSocket clients on loopback, each a thread
+ * and fills the real ev_ring; the real lm-ser thread, file sink and lm-ws server (built by
+ * core/pipeline.c, as for lifemon) carry the events to K WebSocket clients on loopback, each a thread
  * of this process that reads RFC 6455 frames, counts events and LOST notices and checks seq
  * order. Also times lm_json_event alone, and runs as a standalone client for bench/synth.sh.
  */
@@ -35,21 +35,17 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "core/pipeline.h"
 #include "core/ring.h"
-#include "core/ser.h"
-#include "core/sink.h"
 #include "core/stats.h"
-#include "net/ws.h"
 #include "tests/ws_client.h"
 
-/* The sizes core/main.c builds the pipeline with (its #defines are private to main.c). */
-#define PL_EV_RING_BYTES (4U << 20)
-#define PL_TXT_SLOT_BYTES (32 * 1024)
-#define PL_POOL_SLOTS 64
-#define PL_IDX_RING_SLOTS 128
-#define PL_SINK_BUF_BYTES (256 * 1024)
-#define PL_SINK_BUF_CNT 8
+/* lifemon's defaults (core/main.c); lm_ws_open refuses zeroes */
 #define PL_WS_SLOW_MS 10000
+#define PL_WS_MAX_CLIENTS 64
+#define PL_WS_MAX_HEADER_BYTES 4096
+#define PL_WS_HANDSHAKE_TIMEOUT_S 5
+#define PL_WS_IDLE_TIMEOUT_S 30
 
 #define PL_WAKE_EVERY 256	/* core/reader.c wakes the serializer every 256 records */
 #define PL_TPL_CNT 4096		/* distinct template events, cycled */
@@ -175,7 +171,9 @@ struct pl_check {
 	uint64_t kernel_lost;	/* events the kernel could not queue (they never got seqs) */
 	uint64_t kernel_notices;
 	uint64_t order_errors;	/* seq not the expected one (gap, repeat, reorder) */
-	uint64_t bad_lines;	/* neither an event nor a LOST notice */
+	uint64_t bad_lines;	/* neither an event nor a LOST notice, or a HELLO not first */
+	uint64_t hellos;	/* HELLO lines */
+	bool filtered;		/* the client asked for a filter: a seq gap was filtered out */
 	uint64_t last_seq;	/* newest seq seen or announced lost */
 	uint64_t first_seq;	/* seq of the first line (events before it predate the client) */
 	char head[PL_LINE_HEAD];
@@ -204,13 +202,21 @@ static void pl_check_line(struct pl_check *k, const char *s, size_t n)
 {
 	static const char ev_pfx[] = "{\"seq\":";
 	static const char lost_pfx[] = "{\"type\":\"LOST\"";
+	static const char hello_pfx[] = "{\"type\":\"HELLO\",";
 	uint64_t seq, first, last, cnt;
+
+	/* lifemon's first line on /ws; only there */
+	if (n >= sizeof(hello_pfx) - 1 && !memcmp(s, hello_pfx, sizeof(hello_pfx) - 1)) {
+		if (k->hellos++ || k->events || k->lost_notices || k->kernel_notices)
+			k->bad_lines++;
+		return;
+	}
 
 	if (n >= sizeof(ev_pfx) - 1 && !memcmp(s, ev_pfx, sizeof(ev_pfx) - 1) &&
 	    pl_field_u64(s, n, "{\"seq\":", &seq)) {
 		if (!k->first_seq)
 			k->first_seq = seq;
-		if (k->next_seq && seq != k->next_seq)
+		if (k->next_seq && (k->filtered ? seq < k->next_seq : seq != k->next_seq))
 			k->order_errors++;
 		k->next_seq = seq + 1;
 		k->last_seq = seq;
@@ -221,8 +227,8 @@ static void pl_check_line(struct pl_check *k, const char *s, size_t n)
 	    pl_field_u64(s, n, "\"first_seq\":", &first) &&
 	    pl_field_u64(s, n, "\"last_seq\":", &last) &&
 	    pl_field_u64(s, n, "\"count\":", &cnt)) {
-		if ((k->next_seq && first != k->next_seq) || last < first ||
-		    cnt != last - first + 1)
+		if ((k->next_seq && (k->filtered ? first < k->next_seq : first != k->next_seq)) ||
+		    last < first || cnt != last - first + 1)
 			k->order_errors++;
 		if (!k->first_seq)
 			k->first_seq = first;
@@ -280,6 +286,7 @@ static void pl_check_feed(struct pl_check *k, const char *p, size_t n)
 struct pl_client {
 	int id;
 	uint16_t port;
+	const char *query;	/* client mode: /ws?query (a filter); NULL: none */
 	bool strict;		/* read through tests/ws_client.c (lm_wsc) instead */
 	pthread_t thread;
 	bool started;
@@ -373,7 +380,7 @@ static int pl_send_control(int fd, int opcode, const unsigned char *payload, siz
 static int pl_client_connect(struct pl_client *c)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(c->port) };
-	char req[256];
+	char req[4608];
 	size_t hdr_end = 0;
 	int n, err;
 
@@ -386,9 +393,12 @@ static int pl_client_connect(struct pl_client *c)
 		pl_client_set_err(c, err, "connect to 127.0.0.1:%u: %s", c->port, strerror(-err));
 		return err;
 	}
-	n = snprintf(req, sizeof(req), "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+	n = snprintf(req, sizeof(req), "GET /ws%s%s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
 		     "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " PL_WS_KEY
-		     "\r\nSec-WebSocket-Version: 13\r\n\r\n", c->port);
+		     "\r\nSec-WebSocket-Version: 13\r\n\r\n", c->query ? "?" : "",
+		     c->query ? c->query : "", c->port);
+	if (n < 0 || n >= (int)sizeof(req))
+		return -EINVAL;
 	err = pl_send_all(c->fd, req, (size_t)n);
 	if (err)
 		return err;
@@ -559,8 +569,13 @@ static void pl_client_run_strict(struct pl_client *c)
 {
 	struct lm_wsc_opts o = { .port = c->port, .path = "/ws", .timeout_ms = 5000 };
 	struct lm_wsc *w = NULL;
+	char path[4200];
 	int err, status = 0;
 
+	if (c->query) {
+		snprintf(path, sizeof(path), "/ws?%s", c->query);
+		o.path = path;
+	}
 	err = lm_wsc_connect(&o, &w, &status);
 	if (err) {
 		pl_client_set_err(c, err, "lm_wsc_connect: %s (status %d)", strerror(-err), status);
@@ -703,13 +718,12 @@ struct pl_result {
 struct pl_run {
 	const struct pl_cfg *cfg;
 	const struct pl_scen *sc;
-	struct lm_stats stats;
+	struct lm_pipeline *pipe;	/* rings, pool, sink, lm-ser and lm-ws; no reader */
+	const struct lm_stats *stats;
+	/* the pipeline's, for the producer and the drain thread */
 	struct lm_ev_ring *ev_ring;
 	struct lm_idx_ring *txt_ring, *free_ring;
 	struct lm_txt_pool *pool;
-	struct lm_sink *sink;
-	struct lm_ser *ser;
-	struct lm_ws *ws;
 	int wake_fd;
 	int drain_fd;		/* eventfd: publish callback -> drain thread */
 	pthread_t producer, drain;
@@ -818,11 +832,6 @@ static void *pl_drain_main(void *arg)
 	return NULL;
 }
 
-static void pl_publish_ws(void *ctx)
-{
-	lm_ws_wake(ctx);
-}
-
 static void pl_publish_drain(void *ctx)
 {
 	struct pl_run *r = ctx;
@@ -830,14 +839,6 @@ static void pl_publish_drain(void *ctx)
 
 	if (write(r->drain_fd, &one, sizeof(one)) < 0)
 		return;
-}
-
-static int pl_metrics(void *ctx, uint64_t hist_bytes, uint64_t hist_cap, char *buf, size_t cap)
-{
-	struct pl_run *r = ctx;
-	struct lm_stats_view v = { .hist_bytes = hist_bytes, .hist_cap = hist_cap, .attached = 1 };
-
-	return lm_stats_render(&r->stats, &v, buf, cap);
 }
 
 /* Scans a JSON Lines file with the line checker. Returns 0 or -errno. */
@@ -899,7 +900,8 @@ static double pl_rusage_cpu_s(void)
 
 static double pl_json_only(const struct pl_cfg *cfg, uint64_t *bytes)
 {
-	char *buf = malloc(PL_TXT_SLOT_BYTES), exe[LM_PATH_MAX], cwd[LM_PATH_MAX];
+	uint32_t slot_bytes = lm_pipeline_slot_bytes(LM_ARGS_DEFAULT);
+	char *buf = malloc(slot_bytes), exe[LM_PATH_MAX], cwd[LM_PATH_MAX];
 	uint64_t i, total = 0, unix0 = (uint64_t)time(NULL) * 1000000000ULL, t0, t1;
 	struct lm_rec_view v;
 	size_t len = 0;
@@ -921,11 +923,11 @@ static double pl_json_only(const struct pl_cfg *cfg, uint64_t *bytes)
 			ev.cwd_len = lm_rec_path(&v.cwd, false, cwd, sizeof(cwd));
 			ev.cwd = cwd;
 		}
-		w = lm_json_event(buf + len, PL_TXT_SLOT_BYTES - len, &ev);
+		w = lm_json_event(buf + len, slot_bytes - len, &ev);
 		if (w < 0) {
 			/* slot full: start a fresh one, as lm-ser does */
 			len = 0;
-			w = lm_json_event(buf, PL_TXT_SLOT_BYTES, &ev);
+			w = lm_json_event(buf, slot_bytes, &ev);
 			if (w < 0)
 				break;
 		}
@@ -942,7 +944,6 @@ static int pl_run_once(const struct pl_cfg *cfg, const struct pl_scen *sc, int r
 		       struct pl_result *res)
 {
 	struct pl_run r = { .cfg = cfg, .sc = sc, .wake_fd = -1, .drain_fd = -1 };
-	struct lm_ser_opts so = { 0 };
 	double cpu0[PL_CPU_GROUPS], cpu1[PL_CPU_GROUPS], rus0;
 	uint64_t t0, t_end = 0, t_ws = 0, t_file = 0, deadline;
 	bool producer_started = false;
@@ -957,92 +958,60 @@ static int pl_run_once(const struct pl_cfg *cfg, const struct pl_scen *sc, int r
 		res->bytes_per_event = (double)bytes / (double)cfg->events;
 		return res->json_ns < 0 ? -ENOMEM : 0;
 	}
-	r.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	r.drain_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (r.wake_fd < 0 || r.drain_fd < 0)
+	if (r.drain_fd < 0)
 		return -errno;
-	err = lm_ring_ev_open(PL_EV_RING_BYTES, &r.ev_ring);
-	if (!err)
-		err = lm_ring_idx_open(PL_IDX_RING_SLOTS, &r.txt_ring);
-	if (!err)
-		err = lm_ring_idx_open(PL_IDX_RING_SLOTS, &r.free_ring);
-	if (!err)
-		err = lm_ring_pool_open(PL_POOL_SLOTS, PL_TXT_SLOT_BYTES, lm_ws_headroom_bytes(),
-					&r.pool);
-	if (err)
-		goto out;
-	for (i = 0; i < PL_POOL_SLOTS; i++)
-		lm_ring_idx_push(r.free_ring, (uint32_t)i);
-	if (sc->file) {
-		struct lm_sink_opts o = {
-			.fd = -1,
-			.path = cfg->file_path,
-			.id = LM_STATS_SINK_FILE,
-			.buf_bytes = PL_SINK_BUF_BYTES,
-			.buf_cnt = PL_SINK_BUF_CNT,
-			.notify_fd = r.wake_fd,
-		};
-
-		unlink(cfg->file_path);
-		err = lm_sink_open(&o, &r.stats, &r.sink);
-		if (err) {
-			fprintf(stderr, "pipeline: cannot open file sink %s: %s\n", cfg->file_path,
-				strerror(-err));
-			goto out;
-		}
-	}
-	if (sc->ws) {
-		struct lm_ws_opts wo = {
-			.host = "127.0.0.1",
+	{
+		struct lm_pipeline_opts po = {
+			.max_args_bytes = LM_ARGS_DEFAULT,
+			.output = sc->file ? cfg->file_path : NULL,
+			.host = sc->ws ? "127.0.0.1" : NULL,
 			.port = (uint16_t)(cfg->port + run_no % 64),
-			.txt_ring = r.txt_ring,
-			.free_ring = r.free_ring,
-			.pool = r.pool,
-			.replay_bytes = 16ULL << 20,
-			.instance = "0000000000000000",
+			.ws_slow_ms = PL_WS_SLOW_MS,
 			.version = "bench",
-			.slow_ms = PL_WS_SLOW_MS,
-			.stats = &r.stats,
-			.metrics = pl_metrics,
-			.metrics_ctx = &r,
-			/* lifemon's defaults (core/main.c); lm_ws_open refuses zeroes */
-			.max_clients = 64,
-			.max_header_bytes = 4096,
-			.handshake_timeout_s = 5,
-			.idle_timeout_s = 30,
+			.max_clients = PL_WS_MAX_CLIENTS,
+			.max_header_bytes = PL_WS_MAX_HEADER_BYTES,
+			.handshake_timeout_s = PL_WS_HANDSHAKE_TIMEOUT_S,
+			.idle_timeout_s = PL_WS_IDLE_TIMEOUT_S,
+			/* without ws a drain thread returns the slots */
+			.publish = pl_publish_drain,
+			.publish_ctx = &r,
+			.start_time_s = (double)time(NULL),
 		};
+		enum lm_pipeline_part part;
 
-		err = lm_ws_open(&wo, &r.ws);
+		if (sc->file)
+			unlink(cfg->file_path);
+		err = lm_pipeline_open(&po, &r.pipe, &part);
 		if (err) {
-			fprintf(stderr, "pipeline: cannot listen on 127.0.0.1:%u: %s\n", wo.port,
-				strerror(-err));
+			if (part == LM_PIPELINE_PART_FILE)
+				fprintf(stderr, "pipeline: cannot open file sink %s: %s\n",
+					cfg->file_path, strerror(-err));
+			else if (part == LM_PIPELINE_PART_WS)
+				fprintf(stderr, "pipeline: cannot listen on 127.0.0.1:%u: %s\n",
+					po.port, strerror(-err));
+			else
+				fprintf(stderr, "pipeline: cannot build the pipeline (part %d): %s\n",
+					(int)part, strerror(-err));
 			goto out;
 		}
-		lm_ws_set_ready(r.ws, true);
 	}
-	so.ev_ring = r.ev_ring;
-	so.txt_ring = r.txt_ring;
-	so.free_ring = r.free_ring;
-	so.pool = r.pool;
-	so.sinks[0] = r.sink;
-	so.sink_cnt = r.sink ? 1 : 0;
-	so.stats = &r.stats;
-	so.wake_fd = r.wake_fd;
-	so.publish = sc->ws ? pl_publish_ws : pl_publish_drain;
-	so.publish_ctx = sc->ws ? (void *)r.ws : (void *)&r;
-	err = lm_ser_open(&so, &r.ser);
-	if (err)
-		goto out;
-	if (sc->ws)
-		err = lm_ws_start(r.ws);
-	else {
+	/* this process plays lm-reader, and lm-ws too when there is no server */
+	r.stats = lm_pipeline_stats(r.pipe);
+	r.ev_ring = lm_pipeline_ev_ring(r.pipe);
+	r.wake_fd = lm_pipeline_wake(r.pipe);
+	r.txt_ring = lm_pipeline_txt_ring(r.pipe);
+	r.free_ring = lm_pipeline_free_ring(r.pipe);
+	r.pool = lm_pipeline_pool(r.pipe);
+	lm_pipeline_set_ready(r.pipe, true);
+	if (!sc->ws) {
 		err = -pthread_create(&r.drain, NULL, pl_drain_main, &r);
 		r.drain_started = !err;
 	}
 	if (!err)
-		err = lm_ser_start(r.ser);
+		err = lm_pipeline_start(r.pipe);
 	if (err)
-		goto out;
+		goto out_clients;
 
 	r.clients = calloc(sc->clients ? (size_t)sc->clients : 1, sizeof(*r.clients));
 	if (!r.clients) {
@@ -1063,10 +1032,10 @@ static int pl_run_once(const struct pl_cfg *cfg, const struct pl_scen *sc, int r
 	}
 	/* every client must be in the broadcast before the first event (cursor = newest) */
 	deadline = pl_now_ns() + 5000000000ULL;
-	while (lm_stats_get(&r.stats.ws_clients) < (uint64_t)sc->clients) {
+	while (lm_stats_get(&r.stats->ws_clients) < (uint64_t)sc->clients) {
 		if (pl_now_ns() > deadline) {
 			fprintf(stderr, "pipeline: only %" PRIu64 " of %d clients connected\n",
-				lm_stats_get(&r.stats.ws_clients), sc->clients);
+				lm_stats_get(&r.stats->ws_clients), sc->clients);
 			err = -ETIMEDOUT;
 			goto out_clients;
 		}
@@ -1097,7 +1066,7 @@ static int pl_run_once(const struct pl_cfg *cfg, const struct pl_scen *sc, int r
 			done &= t != 0;
 			t_end = t > t_end ? t : t_end;
 		} else if (!sc->clients && !t_ws) {
-			if (lm_stats_get(&r.stats.ws_published) >= cfg->events)
+			if (lm_stats_get(&r.stats->ws_published) >= cfg->events)
 				t_ws = now;
 			done &= t_ws != 0;
 		}
@@ -1108,8 +1077,8 @@ static int pl_run_once(const struct pl_cfg *cfg, const struct pl_scen *sc, int r
 			t_end = t > t_end ? t : t_end;
 		}
 		if (sc->file && !t_file) {
-			if (lm_stats_get(&r.stats.sink[LM_STATS_SINK_FILE].delivered) +
-				    lm_stats_get(&r.stats.sink[LM_STATS_SINK_FILE].dropped) >=
+			if (lm_stats_get(&r.stats->sink[LM_STATS_SINK_FILE].delivered) +
+				    lm_stats_get(&r.stats->sink[LM_STATS_SINK_FILE].dropped) >=
 			    cfg->events)
 				t_file = now;
 			done &= t_file != 0;
@@ -1142,15 +1111,13 @@ out_clients:
 		atomic_store_explicit(&r.producer_exit, true, memory_order_release);
 		pthread_join(r.producer, NULL);
 	}
-	/* pipeline order, as core/main.c shuts down */
-	if (r.ser) {
-		int e = lm_ser_stop(r.ser);
+	/* pipeline order (core/pipeline.c): no reader here, so lm-ser, then lm-ws */
+	if (r.pipe) {
+		int e = lm_pipeline_stop(r.pipe);
 
 		if (e && !err)
 			err = e;
 	}
-	if (r.ws)
-		lm_ws_stop(r.ws, 1000);
 	if (r.drain_started) {
 		atomic_store_explicit(&r.drain_stop, true, memory_order_release);
 		pthread_join(r.drain, NULL);
@@ -1179,32 +1146,28 @@ out_clients:
 			fprintf(stderr, "pipeline: client %d: %s (close code %u)\n", i,
 				c->err ? c->errmsg : "closed by server", c->close_code);
 	}
-	res->ws_published = lm_stats_get(&r.stats.ws_published);
-	res->ws_delivered = lm_stats_get(&r.stats.ws_delivered);
-	res->ws_dropped = lm_stats_get(&r.stats.ws_dropped);
-	res->ws_slow_disc = lm_stats_get(&r.stats.ws_slow_disconnects);
-	res->serialized = lm_stats_get(&r.stats.serialized);
-	res->ser_slot_waits = lm_stats_get(&r.stats.ser_slot_waits);
+	res->ws_published = lm_stats_get(&r.stats->ws_published);
+	res->ws_delivered = lm_stats_get(&r.stats->ws_delivered);
+	res->ws_dropped = lm_stats_get(&r.stats->ws_dropped);
+	res->ws_slow_disc = lm_stats_get(&r.stats->ws_slow_disconnects);
+	res->serialized = lm_stats_get(&r.stats->serialized);
+	res->ser_slot_waits = lm_stats_get(&r.stats->ser_slot_waits);
 	res->producer_waits = r.producer_waits;
-	res->sink_delivered = lm_stats_get(&r.stats.sink[LM_STATS_SINK_FILE].delivered);
-	res->sink_dropped = lm_stats_get(&r.stats.sink[LM_STATS_SINK_FILE].dropped);
-	res->sink_bytes = lm_stats_get(&r.stats.sink[LM_STATS_SINK_FILE].bytes);
+	res->sink_delivered = lm_stats_get(&r.stats->sink[LM_STATS_SINK_FILE].delivered);
+	res->sink_dropped = lm_stats_get(&r.stats->sink[LM_STATS_SINK_FILE].dropped);
+	res->sink_bytes = lm_stats_get(&r.stats->sink[LM_STATS_SINK_FILE].bytes);
 out:
-	lm_ser_close(r.ser);
-	lm_ws_close(r.ws);
-	lm_sink_close(r.sink);
+	if (r.drain_started) {
+		atomic_store_explicit(&r.drain_stop, true, memory_order_release);
+		pthread_join(r.drain, NULL);
+	}
+	lm_pipeline_close(r.pipe);
 	if (sc->file && !err) {
 		res->file_ok = pl_verify_file(cfg->file_path, cfg->events, &res->file_bytes);
 		if (!cfg->keep_file)
 			unlink(cfg->file_path);
 	}
 	free(r.clients);
-	lm_ring_pool_close(r.pool);
-	lm_ring_idx_close(r.free_ring);
-	lm_ring_idx_close(r.txt_ring);
-	lm_ring_ev_close(r.ev_ring);
-	if (r.wake_fd >= 0)
-		close(r.wake_fd);
 	if (r.drain_fd >= 0)
 		close(r.drain_fd);
 	return err;
@@ -1342,10 +1305,10 @@ static void pl_write_stat(const char *path, struct pl_client *c, bool final)
 	rename(tmp, path);
 }
 
-static int pl_client_mode(uint16_t port, const char *out_path, const char *stat_path,
-			  bool strict)
+static int pl_client_mode(uint16_t port, const char *query, const char *out_path,
+			  const char *stat_path, bool strict)
 {
-	struct pl_client c = { .port = port, .strict = strict, .fd = -1 };
+	struct pl_client c = { .port = port, .query = query, .strict = strict, .fd = -1 };
 	struct sigaction sa = { .sa_handler = pl_on_signal };
 	char *obuf = NULL;
 
@@ -1360,6 +1323,7 @@ static int pl_client_mode(uint16_t port, const char *out_path, const char *stat_
 		}
 		setvbuf(c.out, obuf, _IOFBF, 1 << 20);
 	}
+	c.chk.filtered = query != NULL;
 	if (pthread_create(&c.thread, NULL, pl_client_main, &c))
 		return 1;
 	while (!pl_signal && !atomic_load_explicit(&c.ended, memory_order_acquire)) {
@@ -1405,7 +1369,7 @@ static void pl_usage(FILE *f)
 		"usage: pipeline [--events N] [--runs R] [--clients K] [--rate R,...]\n"
 		"                [--scenarios LIST] [--file PATH] [--keep-file] [--port P] [--strict]\n"
 		"                [--smoke]\n"
-		"       pipeline --connect PORT [--out FILE] [--stat FILE] [--strict]\n"
+		"       pipeline --connect PORT [--query Q] [--out FILE] [--stat FILE] [--strict]\n"
 		"       pipeline --check-file FILE\n"
 		"\n"
 		"  --events N       events per run (default 5000000)\n"
@@ -1421,7 +1385,8 @@ static void pl_usage(FILE *f)
 		"  --smoke          a second, for make test: --events 20000 --runs 1, every\n"
 		"                   scenario; exits 1 if a run fails\n"
 		"  --connect PORT   client mode: read ws://127.0.0.1:PORT/ws until SIGINT/SIGTERM,\n"
-		"                   write counts to --stat FILE every 100 ms, the stream to --out\n"
+		"                   write counts to --stat FILE every 100 ms, the stream to --out;\n"
+		"                   --query Q asks for /ws?Q (a filter: seq gaps are no error)\n"
 		"  --check-file F   check that JSON Lines file F has contiguous seqs (LOST-aware)\n");
 }
 
@@ -1469,6 +1434,7 @@ int main(int argc, char **argv)
 		{ "out", required_argument, NULL, 'o' },
 		{ "stat", required_argument, NULL, 't' },
 		{ "check-file", required_argument, NULL, 'C' },
+		{ "query", required_argument, NULL, 'q' },
 		{ "smoke", no_argument, NULL, 'Z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -1477,7 +1443,7 @@ int main(int argc, char **argv)
 			      .file_path = "/tmp/lifemon-pipeline.jsonl" };
 	struct pl_scen scen[PL_MAX_SCEN];
 	char scen_list[256] = "json,ser,ser+file,ws:0,ws:1,ws:8,ws:1+file";
-	const char *out_path = NULL, *stat_path = NULL, *check_path = NULL;
+	const char *out_path = NULL, *stat_path = NULL, *check_path = NULL, *query = NULL;
 	struct pl_result *res;
 	int nscen = 0, opt, i, run_no = 0, connect_port = 0, failed = 0;
 	bool header = false;
@@ -1530,6 +1496,9 @@ int main(int argc, char **argv)
 		case 'C':
 			check_path = optarg;
 			break;
+		case 'q':
+			query = optarg;
+			break;
 		case 'Z':
 			cfg.events = 20000;
 			cfg.runs = 1;
@@ -1565,7 +1534,8 @@ int main(int argc, char **argv)
 		       (k.last_seq && k.events + k.lost != k.last_seq - k.first_seq + 1);
 	}
 	if (connect_port > 0 && connect_port < 65536)
-		return pl_client_mode((uint16_t)connect_port, out_path, stat_path, cfg.strict);
+		return pl_client_mode((uint16_t)connect_port, query, out_path, stat_path,
+				      cfg.strict);
 	if (!cfg.events || cfg.runs < 1 || cfg.runs > PL_MAX_RUNS) {
 		fprintf(stderr, "pipeline: need --events >= 1 and --runs 1..%d\n", PL_MAX_RUNS);
 		return 2;

@@ -11,7 +11,7 @@ endif()
 # --strict clients use the test suite's RFC 6455 client; compiled in directly so the bench
 # does not pull the integration harness (jansson) with lm_itutil.
 add_executable(pipeline bench/pipeline.c tests/ws_client.c)
-target_link_libraries(pipeline PRIVATE lm_warnings lm_ring lm_ser lm_sink lm_ws lm_json lm_stats
+target_link_libraries(pipeline PRIVATE lm_warnings lm_pipeline lm_ring lm_json lm_stats
   lm_log PkgConfig::LIBCRYPTO Threads::Threads)
 
 add_executable(synth-load bench/synth-load.c)

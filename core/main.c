@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * lifemon entry point, on the main thread: parses the command line, checks preconditions,
- * builds the pipeline (rings, sinks, ws server, BPF programs, reader and serializer
- * threads), waits for SIGINT/SIGTERM while logging loss summaries, and shuts down in
- * pipeline order. The only place that exits.
+ * loads the BPF programs, has core/pipeline.c build the user-space stages, attaches, drops
+ * privileges, starts the pipeline with signals blocked, waits for SIGINT/SIGTERM (SIGHUP
+ * reopens --output) while logging loss summaries, and stops it. The only place that exits.
  */
 #include <argp.h>
 #include <bpf/libbpf.h>
@@ -19,40 +19,22 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sys/capability.h>
-#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
-#include <sys/random.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "core/cgroup.h"
 #include "core/config.h"
 #include "core/fault.h"
-#include "core/json.h"
 #include "core/loader.h"
 #include "core/log.h"
-#include "core/reader.h"
-#include "core/ring.h"
-#include "core/ser.h"
-#include "core/sink.h"
+#include "core/pipeline.h"
 #include "core/stats.h"
-#include "net/ws.h"
 
 #define LM_EXIT_USAGE 2
-#define LM_EV_RING_MIN_BYTES (1U << 20)
-/* lm-ws copies each slot into its history and gives it back at once, unless it waits for a
- * slow client: then these are the text the serializer may run ahead by */
-#define LM_POOL_SLOTS 64
-#define LM_IDX_RING_SLOTS 128 /* > LM_POOL_SLOTS: every index fits, pushes never fail */
-#define LM_MAIN_REPLAY_DEFAULT (16ULL << 20)
-#define LM_SINK_BUF_MIN_BYTES (256 * 1024)
-#define LM_SINK_BUF_CNT 8
 #define LM_SUMMARY_EVERY_S 10
-#define LM_MAIN_CGROUP_MAX 65536 /* cgroups remembered per hierarchy */
 #define LM_MAIN_MAX_ORIGINS 16
 #define LM_MAIN_MAX_HOSTS 16
 #define LM_MAIN_OPT_ALLOW_HOST 0x1a1 /* long option only */
@@ -87,25 +69,12 @@ struct lm_main_cfg {
 	int verbose;
 };
 
-/* Everything main builds; torn down in lm_main_teardown. */
+/* Everything main opens; closed at the end of main. */
 struct lm_main {
 	struct lm_main_cfg cfg;
-	struct lm_stats stats;
 	struct lm_load *load;
-	struct lm_ev_ring *ev_ring;
-	struct lm_idx_ring *txt_ring, *free_ring;
-	struct lm_txt_pool *pool;
-	uint32_t slot_bytes;	/* a text slot: the longest line and a batch */
-	struct lm_cgroup *cgroup;
-	struct lm_sink *sinks[LM_SER_MAX_SINKS];
-	int sink_ids[LM_SER_MAX_SINKS];
-	int sink_cnt;
-	int wake_fd;
-	struct lm_reader *reader;
-	struct lm_ser *ser;
-	struct lm_ws *ws;
+	struct lm_pipeline *pipe;	/* every user-space stage (core/pipeline.h) */
 	double start_time_s;
-	char instance[17];	/* this run's id: 16 random hex digits */
 	char token[256];	/* from --token-file; empty: no token required */
 };
 
@@ -496,205 +465,6 @@ static int lm_main_libbpf_print(enum libbpf_print_level level, const char *fmt, 
 	return 0;
 }
 
-static uint64_t lm_main_rss_bytes(void)
-{
-	unsigned long size = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "re");
-
-	if (!f)
-		return 0;
-	if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-		resident = 0;
-	fclose(f);
-	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
-/*
- * This run's id, in HELLO and every event line: a client that resumes with since= can tell
- * a restart (new id, seqs from 1 again) from a gap. 64 random bits; the clock if the
- * kernel has no entropy to give (it always has, after boot).
- */
-static void lm_main_new_instance(char out[17])
-{
-	uint64_t id;
-	struct timespec ts;
-
-	if (getrandom(&id, sizeof(id), GRND_NONBLOCK) != sizeof(id)) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		id = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-		id ^= (uint64_t)getpid() << 40;
-	}
-	snprintf(out, 17, "%016llx", (unsigned long long)id);
-}
-
-/* lm_ws_metrics_fn: runs on the lm-ws thread for GET /metrics. */
-static int lm_main_metrics(void *ctx, uint64_t hist_bytes, uint64_t hist_cap, char *buf,
-			   size_t cap)
-{
-	struct lm_main *m = ctx;
-	struct lm_stats_view v = { 0 };
-	struct lm_load_counters k = { 0 };
-	struct rusage ru;
-	int i, n;
-
-	v.ncpus = lm_load_cpu_cnt(m->load);
-	k.dropped_cpu = calloc((size_t)v.ncpus * LM_EV_TYPE_CNT, sizeof(*k.dropped_cpu));
-	if (k.dropped_cpu && !lm_load_read_counters(m->load, &k)) {
-		v.kernel_ok = 1;
-		memcpy(v.kernel_seen, k.seen, sizeof(k.seen));
-		memcpy(v.kernel_dropped, k.dropped, sizeof(k.dropped));
-		v.kernel_dropped_cpu = k.dropped_cpu;
-	}
-	v.ev_ring_fill = lm_ring_ev_fill(m->ev_ring);
-	v.ev_ring_cap = lm_ring_ev_capacity(m->ev_ring);
-	v.txt_ring_fill = lm_ring_idx_fill(m->txt_ring);
-	v.txt_ring_cap = LM_POOL_SLOTS;
-	v.hist_bytes = hist_bytes;
-	v.hist_cap = hist_cap;
-	for (i = 0; i < m->sink_cnt; i++)
-		v.sink_enabled[m->sink_ids[i]] = 1;
-	v.rss_bytes = lm_main_rss_bytes();
-	if (!getrusage(RUSAGE_SELF, &ru))
-		v.cpu_seconds = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-				(double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-	v.start_time_seconds = m->start_time_s;
-	v.attached = 1;
-	n = lm_stats_render(&m->stats, &v, buf, cap);
-	free(k.dropped_cpu);
-	return n;
-}
-
-static void lm_main_publish(void *ctx)
-{
-	lm_ws_wake(ctx);
-}
-
-/*
- * lm_ser_fail_fn and lm_ws_fail_fn, on the failing thread: the stages before it would wait
- * forever for ring space or text slots, so end their waits now (each then counts what it
- * abandons). main notices the failure in lm_main_wait and shuts down.
- */
-static void lm_main_abort_waits(void *ctx)
-{
-	struct lm_main *m = ctx;
-
-	lm_reader_abort(m->reader);
-	lm_ser_abort(m->ser);
-}
-
-static uint32_t lm_main_pow2(uint32_t v)
-{
-	uint32_t p = 1;
-
-	while (p < v)
-		p <<= 1;
-	return p;
-}
-
-static int lm_main_add_sink(struct lm_main *m, int fd, enum lm_stats_sink_id id)
-{
-	struct lm_sink_opts so = {
-		.fd = fd,
-		.id = id,
-		.buf_bytes = lm_main_pow2(m->slot_bytes + 4096 > LM_SINK_BUF_MIN_BYTES ?
-					  m->slot_bytes + 4096 : LM_SINK_BUF_MIN_BYTES),
-		.buf_cnt = LM_SINK_BUF_CNT,
-		.notify_fd = m->wake_fd,
-	};
-	int err;
-
-	if (id == LM_STATS_SINK_FILE) {
-		so.path = m->cfg.output;
-		so.max_bytes = m->cfg.output_max_bytes;
-		so.keep = m->cfg.output_keep;
-	}
-	err = lm_sink_open(&so, &m->stats, &m->sinks[m->sink_cnt]);
-	if (err)
-		return err;
-	m->sink_ids[m->sink_cnt++] = id;
-	return 0;
-}
-
-/* Builds rings, pool, sinks and the server; nothing touches the kernel's BPF yet. */
-static int lm_main_build(struct lm_main *m)
-{
-	const struct lm_main_cfg *cfg = &m->cfg;
-	uint32_t i, ev_bytes;
-	int err;
-
-	m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (m->wake_fd < 0) {
-		err = -errno;
-		lm_err("main", "cannot create eventfd: %s", strerror(-err));
-		return err;
-	}
-	/* the largest record takes at most a quarter of ev_ring; the longest line fits a slot */
-	ev_bytes = lm_main_pow2(4 * (lm_load_record_max(cfg->max_args_bytes) + 64));
-	if (ev_bytes < LM_EV_RING_MIN_BYTES)
-		ev_bytes = LM_EV_RING_MIN_BYTES;
-	m->slot_bytes = (uint32_t)lm_json_event_max(cfg->max_args_bytes) + LM_SER_BATCH_BYTES;
-	m->slot_bytes = (m->slot_bytes + 4095) & ~4095U;
-	err = lm_ring_ev_open(ev_bytes, &m->ev_ring);
-	if (!err)
-		err = lm_ring_idx_open(LM_IDX_RING_SLOTS, &m->txt_ring);
-	if (!err)
-		err = lm_ring_idx_open(LM_IDX_RING_SLOTS, &m->free_ring);
-	if (!err)
-		err = lm_ring_pool_open(LM_POOL_SLOTS, m->slot_bytes, lm_ws_headroom_bytes(),
-					&m->pool);
-	if (err) {
-		lm_err("main", "cannot allocate rings: %s", strerror(-err));
-		return err;
-	}
-	for (i = 0; i < LM_POOL_SLOTS; i++)
-		lm_ring_idx_push(m->free_ring, i);
-	if (cfg->to_stdout) {
-		err = lm_main_add_sink(m, STDOUT_FILENO, LM_STATS_SINK_STDOUT);
-		if (err) {
-			lm_err("main", "cannot set up the stdout sink (io_uring): %s", strerror(-err));
-			return err;
-		}
-	}
-	if (cfg->output) {
-		err = lm_main_add_sink(m, -1, LM_STATS_SINK_FILE);
-		if (err == -ENOMEM || err == -EINVAL) {
-			lm_err("main", "cannot set up the --output sink: %s", strerror(-err));
-			return err;
-		}
-		if (err)
-			lm_main_usage_error("cannot open --output %s: %s", cfg->output,
-					    strerror(-err));
-		/* --user: the file becomes the user's, so rotation may rename it (sticky dirs) */
-		err = cfg->user ? lm_sink_set_owner(m->sinks[m->sink_cnt - 1], cfg->user_uid,
-						    cfg->user_gid) : 0;
-		if (err) {
-			lm_err("main", "cannot hand --output %s to --user %s: %s", cfg->output,
-			       cfg->user, strerror(-err));
-			return err;
-		}
-	}
-	return 0;
-}
-
-static void lm_main_teardown(struct lm_main *m)
-{
-	int i;
-
-	lm_ser_close(m->ser);
-	lm_reader_close(m->reader);
-	lm_load_close(m->load);
-	lm_ws_close(m->ws);
-	for (i = 0; i < m->sink_cnt; i++)
-		lm_sink_close(m->sinks[i]);
-	lm_ring_pool_close(m->pool);
-	lm_cgroup_close(m->cgroup);
-	lm_ring_idx_close(m->free_ring);
-	lm_ring_idx_close(m->txt_ring);
-	lm_ring_ev_close(m->ev_ring);
-	if (m->wake_fd >= 0)
-		close(m->wake_fd);
-}
-
 /* Total events lost anywhere, for the periodic summary. */
 static uint64_t lm_main_lost(struct lm_main *m, uint64_t *kernel)
 {
@@ -707,8 +477,8 @@ static uint64_t lm_main_lost(struct lm_main *m, uint64_t *kernel)
 		for (t = 1; t < LM_EV_EVENT_CNT; t++)
 			*kernel += k.dropped[t];
 	for (t = 0; t < LM_STATS_SINK_CNT; t++)
-		lost += lm_stats_get(&m->stats.sink[t].dropped);
-	return lost + *kernel + lm_stats_get(&m->stats.ws_dropped);
+		lost += lm_stats_get(&lm_pipeline_stats(m->pipe)->sink[t].dropped);
+	return lost + *kernel + lm_stats_get(&lm_pipeline_stats(m->pipe)->ws_dropped);
 }
 
 /*
@@ -717,22 +487,17 @@ static uint64_t lm_main_lost(struct lm_main *m, uint64_t *kernel)
  */
 static void lm_main_check_file_sink(struct lm_main *m, int *last_err)
 {
-	int i, err;
+	int err = lm_pipeline_output_error(m->pipe);
 
-	for (i = 0; i < m->sink_cnt; i++) {
-		if (m->sink_ids[i] != LM_STATS_SINK_FILE)
-			continue;
-		err = lm_sink_file_error(m->sinks[i]);
-		if (err == *last_err)
-			return;
-		if (err)
-			lm_warn("main", "cannot reopen or rotate --output %s (still writing to the "
-				"file already open, retrying every second): %s", m->cfg.output,
-				strerror(-err));
-		else
-			lm_info("main", "--output %s: reopened", m->cfg.output);
-		*last_err = err;
-	}
+	if (err == *last_err)
+		return;
+	if (err)
+		lm_warn("main", "cannot reopen or rotate --output %s (still writing to the "
+			"file already open, retrying every second): %s", m->cfg.output,
+			strerror(-err));
+	else
+		lm_info("main", "--output %s: reopened", m->cfg.output);
+	*last_err = err;
 }
 
 static int lm_main_wait(struct lm_main *m)
@@ -745,18 +510,13 @@ static int lm_main_wait(struct lm_main *m)
 		/* interrupted early by SIGINT/SIGTERM: the only unblocked thread is this one */
 		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
 		if (lm_main_hup) {
-			int i;
-
 			lm_main_hup = 0;
-			for (i = 0; i < m->sink_cnt; i++)
-				if (m->sink_ids[i] == LM_STATS_SINK_FILE)
-					lm_sink_request_reopen(m->sinks[i]);
+			lm_pipeline_reopen_output(m->pipe);
 			lm_info("main", "SIGHUP: reopening %s", m->cfg.output ? m->cfg.output : "nothing");
 		}
 		lm_main_check_file_sink(m, &file_err);
-		/* lm_main_shutdown names the stage and its error once it has joined it */
-		if (lm_reader_has_failed(m->reader) || lm_ser_has_failed(m->ser) ||
-		    lm_ws_has_failed(m->ws))
+		/* lm_pipeline_stop names the stage and its error once it has joined it */
+		if (lm_pipeline_has_failed(m->pipe))
 			return -EIO;
 		if (time(NULL) - last_summary >= LM_SUMMARY_EVERY_S) {
 			last_summary = time(NULL);
@@ -771,32 +531,6 @@ static int lm_main_wait(struct lm_main *m)
 	return 0;
 }
 
-/* Shutdown in pipeline order: detach, drain reader, drain serializer and sinks, flush ws. */
-static int lm_main_shutdown(struct lm_main *m)
-{
-	int err = 0, e;
-
-	lm_load_detach(m->load);
-	lm_ws_set_ready(m->ws, false);
-	e = lm_reader_stop(m->reader);
-	if (e) {
-		lm_err("main", "stage reader (lm-reader) failed: %s; shutting down", strerror(-e));
-		lm_reader_abort(m->reader);
-		err = e;
-	}
-	e = lm_ser_stop(m->ser);
-	if (e) {
-		lm_err("main", "stage serializer (lm-ser) failed: %s; shutting down", strerror(-e));
-		err = e;
-	}
-	e = lm_ws_stop(m->ws, 1000);
-	if (e) {
-		lm_err("main", "stage ws (lm-ws) failed: %s; shutting down", strerror(-e));
-		err = e;
-	}
-	return err;
-}
-
 /*
  * Once, at exit, after a stage failed or when events were left behind: what each stage
  * abandoned, so the books can be checked (zeros included: a reader that failed between
@@ -804,7 +538,7 @@ static int lm_main_shutdown(struct lm_main *m)
  */
 static void lm_main_log_abandoned(struct lm_main *m, bool failed)
 {
-	const struct lm_stats *s = &m->stats;
+	const struct lm_stats *s = lm_pipeline_stats(m->pipe);
 	uint64_t read = 0;
 	int t;
 
@@ -832,20 +566,19 @@ int main(int argc, char **argv)
 		       "Events go to WebSocket clients at ws://ADDR:PORT/ws, to stdout with\n"
 		       "--stdout and to FILE with --output; counters at /metrics.",
 	};
-	struct lm_main m = { .wake_fd = -1 };
+	struct lm_main m = { 0 };
+	struct lm_pipeline_opts po;
+	enum lm_pipeline_part part;
 	struct lm_load_opts lo;
-	struct lm_reader_opts ro;
-	struct lm_ser_opts so = { 0 };
-	struct lm_ws_opts wo;
 	struct sigaction sa = { .sa_handler = lm_main_on_signal };
 	struct timespec now;
 	sigset_t block;
-	int err, i;
+	int err;
 
 	m.cfg.ring_bytes = 4 << 20;
 	m.cfg.max_args_bytes = LM_ARGS_DEFAULT;
 	m.cfg.ws_slow_ms = 10000;
-	m.cfg.replay_bytes = LM_MAIN_REPLAY_DEFAULT;
+	m.cfg.replay_bytes = LM_PIPELINE_REPLAY_DEFAULT_BYTES;
 	m.cfg.max_clients = 64;
 	m.cfg.max_header_bytes = 4096;
 	m.cfg.handshake_timeout_s = 5;
@@ -884,24 +617,25 @@ int main(int argc, char **argv)
 			m.cfg.listen.host);
 	clock_gettime(CLOCK_REALTIME, &now);
 	m.start_time_s = (double)now.tv_sec + now.tv_nsec / 1e9;
-	lm_main_new_instance(m.instance);
 	signal(SIGPIPE, SIG_IGN);
 	/* a file size limit (ulimit -f) fails the sink's writes with EFBIG, like a full disk */
 	signal(SIGXFSZ, SIG_IGN);
 
-	err = lm_main_build(&m);
-	if (err)
-		goto out;
-	wo = (struct lm_ws_opts){
+	po = (struct lm_pipeline_opts){
+		.max_args_bytes = m.cfg.max_args_bytes,
+		.to_stdout = m.cfg.to_stdout,
+		.output = m.cfg.output,
+		.output_max_bytes = m.cfg.output_max_bytes,
+		.output_keep = m.cfg.output_keep,
+		.output_chown = m.cfg.user != NULL,
+		.output_uid = m.cfg.user_uid,
+		.output_gid = m.cfg.user_gid,
+		.cgroup = true,
 		.host = m.cfg.listen.host,
 		.port = m.cfg.listen.port,
-		.txt_ring = m.txt_ring,
-		.free_ring = m.free_ring,
-		.pool = m.pool,
+		.ws_slow_ms = m.cfg.ws_slow_ms,
 		.replay_bytes = m.cfg.replay_bytes,
-		.instance = m.instance,
 		.version = LM_VERSION,
-		.slow_ms = m.cfg.ws_slow_ms,
 		.token = m.token[0] ? m.token : NULL,
 		.allow_origins = m.cfg.allow_origins,
 		.allow_origin_cnt = m.cfg.allow_origin_cnt,
@@ -911,72 +645,64 @@ int main(int argc, char **argv)
 		.max_header_bytes = m.cfg.max_header_bytes,
 		.handshake_timeout_s = m.cfg.handshake_timeout_s,
 		.idle_timeout_s = m.cfg.idle_timeout_s,
-		.stats = &m.stats,
-		.metrics = lm_main_metrics,
-		.metrics_ctx = &m,
-		.on_fail = lm_main_abort_waits,
-		.fail_ctx = &m,
+		.start_time_s = m.start_time_s,
 	};
-	err = lm_ws_open(&wo, &m.ws);
-	if (err == -EADDRINUSE || err == -EADDRNOTAVAIL || err == -EACCES) {
-		fprintf(stderr, "lifemon: cannot listen on %s%s%s:%u: %s; stop the other server or "
-			"pick another address with --listen\n",
-			strchr(m.cfg.listen.host, ':') ? "[" : "", m.cfg.listen.host,
-			strchr(m.cfg.listen.host, ':') ? "]" : "", m.cfg.listen.port, strerror(-err));
-		lm_main_teardown(&m);
-		return LM_EXIT_USAGE;
-	}
-	if (err) {
+	err = lm_pipeline_open(&po, &m.pipe, &part);
+	switch (err ? part : LM_PIPELINE_PART_NONE) {
+	case LM_PIPELINE_PART_NONE:
+	case LM_PIPELINE_PART_SER:	/* lm_ser_open said why */
+		break;
+	case LM_PIPELINE_PART_WAKE:
+		lm_err("main", "cannot create eventfd: %s", strerror(-err));
+		break;
+	case LM_PIPELINE_PART_RINGS:
+		lm_err("main", "cannot allocate rings: %s", strerror(-err));
+		break;
+	case LM_PIPELINE_PART_STDOUT:
+		lm_err("main", "cannot set up the stdout sink (io_uring): %s", strerror(-err));
+		break;
+	case LM_PIPELINE_PART_FILE:
+		if (err == -ENOMEM || err == -EINVAL) {
+			lm_err("main", "cannot set up the --output sink: %s", strerror(-err));
+			break;
+		}
+		lm_main_usage_error("cannot open --output %s: %s", m.cfg.output, strerror(-err));
+		break;
+	case LM_PIPELINE_PART_FILE_OWNER:
+		lm_err("main", "cannot hand --output %s to --user %s: %s", m.cfg.output,
+		       m.cfg.user, strerror(-err));
+		break;
+	case LM_PIPELINE_PART_WS:
+		if (err == -EADDRINUSE || err == -EADDRNOTAVAIL || err == -EACCES) {
+			fprintf(stderr, "lifemon: cannot listen on %s%s%s:%u: %s; stop the other "
+				"server or pick another address with --listen\n",
+				strchr(m.cfg.listen.host, ':') ? "[" : "", m.cfg.listen.host,
+				strchr(m.cfg.listen.host, ':') ? "]" : "", m.cfg.listen.port,
+				strerror(-err));
+			return LM_EXIT_USAGE;
+		}
 		lm_err("main", "cannot start the web server: %s", strerror(-err));
-		goto out;
+		break;
+	case LM_PIPELINE_PART_CGROUP:
+		lm_err("main", "cannot read the cgroup hierarchies: %s", strerror(-err));
+		break;
 	}
+	if (err)
+		goto out;
 	if (!m.cfg.listen.is_loopback)
 		lm_warn("main", "listening on non-loopback %s: anyone who can reach it sees every "
 			"process on this host", m.cfg.listen.host);
 
-	/* what cgroups exist now; the programs report the ones made and removed later */
-	err = lm_cgroup_open(&(struct lm_cgroup_opts){ .max_entries = LM_MAIN_CGROUP_MAX },
-			     &m.cgroup);
-	if (err) {
-		lm_err("main", "cannot read the cgroup hierarchies: %s", strerror(-err));
-		goto out;
-	}
 	lo.ring_bytes = (uint32_t)m.cfg.ring_bytes;
 	lo.bench_tgid = m.cfg.bench_tgid;
 	lo.max_args_bytes = m.cfg.max_args_bytes;
-	lo.memcg_hier = lm_cgroup_memory_hier(m.cgroup) > 0 ? lm_cgroup_memory_hier(m.cgroup) : -1;
+	lo.memcg_hier = lm_pipeline_memcg_hier(m.pipe);
 	if (lo.bench_tgid)
 		lm_warn("main", "benchmark mode: renames of pid %u become events", lo.bench_tgid);
 	err = lm_load_open(&lo, &m.load);
 	if (err)
 		goto out;
-	ro = (struct lm_reader_opts){
-		.ring_fds = lm_load_ring_fds(m.load),
-		.ring_cnt = lm_load_ring_cnt(m.load),
-		.ev_ring = m.ev_ring,
-		.stats = &m.stats,
-		.wake_fd = m.wake_fd,
-	};
-	err = lm_reader_open(&ro, &m.reader);
-	if (err)
-		goto out;
-	so.ev_ring = m.ev_ring;
-	so.txt_ring = m.txt_ring;
-	so.free_ring = m.free_ring;
-	so.pool = m.pool;
-	for (i = 0; i < m.sink_cnt; i++)
-		so.sinks[i] = m.sinks[i];
-	so.sink_cnt = m.sink_cnt;
-	so.stats = &m.stats;
-	so.wake_fd = m.wake_fd;
-	so.publish = lm_main_publish;
-	so.publish_ctx = m.ws;
-	so.on_fail = lm_main_abort_waits;
-	so.fail_ctx = &m;
-	so.cgroup = m.cgroup;
-	so.memcg_hier = lo.memcg_hier;
-	so.instance = m.instance;
-	err = lm_ser_open(&so, &m.ser);
+	err = lm_pipeline_open_reader(m.pipe, m.load);
 	if (err)
 		goto out;
 
@@ -994,21 +720,17 @@ int main(int argc, char **argv)
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &block, NULL);
-	err = lm_ws_start(m.ws);
-	if (!err)
-		err = lm_ser_start(m.ser);
-	if (!err)
-		err = lm_reader_start(m.reader);
+	err = lm_pipeline_start(m.pipe);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	pthread_sigmask(SIG_UNBLOCK, &block, NULL);
 	if (err) {
 		lm_err("main", "cannot start pipeline threads: %s", strerror(-err));
-		lm_main_shutdown(&m);
+		lm_pipeline_stop(m.pipe);
 		goto out;
 	}
-	lm_ws_set_ready(m.ws, true);
+	lm_pipeline_set_ready(m.pipe, true);
 	lm_info("main", "lifemon %s: attached (%s, %d CPU rings of %llu KiB); serving "
 		"http://%s%s%s:%u/ (/ws, /metrics, /healthz)", LM_VERSION,
 		lm_load_variant(m.load), lm_load_ring_cnt(m.load),
@@ -1018,16 +740,20 @@ int main(int argc, char **argv)
 
 	err = lm_main_wait(&m);
 	{
-		int e = lm_main_shutdown(&m);
+		/* pipeline order: detach, drain reader, drain serializer and sinks, flush ws */
+		int e = lm_pipeline_stop(m.pipe);
 
 		if (!err)
 			err = e;
 	}
 	if (!err)
 		lm_info("main", "stopped on signal %d: %llu events serialized",
-			(int)lm_main_signal, (unsigned long long)lm_stats_get(&m.stats.serialized));
+			(int)lm_main_signal,
+			(unsigned long long)lm_stats_get(&lm_pipeline_stats(m.pipe)->serialized));
 	lm_main_log_abandoned(&m, err != 0);
 out:
-	lm_main_teardown(&m);
+	/* the reader borrows the loader's ring fds: close the pipeline first */
+	lm_pipeline_close(m.pipe);
+	lm_load_close(m.load);
 	return err ? 1 : 0;
 }

@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "net/filter.h"
 #include "net/hist.h"
+#include "net/pset.h"
 #include "net/http.h"
 #include "net/www.h"
 
@@ -70,7 +71,9 @@ struct lm_ws_client {
 	struct lm_ws_client *prev, *next;
 	struct lws *wsi;
 	char *buf;			/* LWS_PRE + a message built for it (HELLO, filtered) */
+	struct lm_pset *procs;		/* exe=/args= filters: processes whose EXEC matched */
 	uint64_t waiting_since_ms;	/* behind, and no message sent since; see lm_ws_is_stuck */
+	uint64_t current_ms;		/* when it was last up to date (nothing left to read) */
 	uint64_t behind_since_ms;	/* first loss not yet caught up from; 0 = keeping up */
 	uint64_t lost;			/* events this client missed, for the close reason */
 	uint32_t rx_frames;		/* data frames the client sent */
@@ -193,7 +196,12 @@ static void lm_ws_filter_ev(const struct lm_hist_chunk *ch, const struct lm_line
 	ev->args_len = l->args_len;
 }
 
-/* Whether the client gets this line: notices always, events when its filter matches. */
+/*
+ * Whether the client gets this line: notices always, events when its filter matches. With
+ * exe= or args=, an EXEC that passes them makes the client remember its process, whose EXIT
+ * (which forgets it) and OOM_KILL then pass them too. Call once per line and client, in
+ * stream order: delivering, skipping or losing the line.
+ */
 static bool lm_ws_wants(const struct lm_ws_client *c, const struct lm_hist_chunk *ch,
 			const struct lm_line *l)
 {
@@ -202,6 +210,16 @@ static bool lm_ws_wants(const struct lm_ws_client *c, const struct lm_hist_chunk
 	if (!l->type || !c->has_filter || !lm_filter_is_active(&c->filter))
 		return true;
 	lm_ws_filter_ev(ch, l, &ev);
+	if (c->procs) {
+		if (l->type == LM_EV_EXEC) {
+			if (lm_filter_match_program(&c->filter, &ev))
+				lm_pset_add(c->procs, l->pid, l->start_ns);
+		} else if (l->type == LM_EV_EXIT) {
+			ev.program_matched = lm_pset_del(c->procs, l->pid, l->start_ns);
+		} else {
+			ev.program_matched = lm_pset_has(c->procs, l->pid, l->start_ns);
+		}
+	}
 	return lm_filter_match(&c->filter, &ev);
 }
 
@@ -217,21 +235,26 @@ static bool lm_ws_is_stuck(const struct lm_ws *ws, const struct lm_ws_client *c,
 
 /*
  * Whether the oldest chunk may go although some clients have not read it all: always at
- * shutdown, or once the kernel rings pass the high-water mark; otherwise only if each of
- * them is stuck. Waiting holds the slot, so the serializer and then the reader wait, and
- * the backlog stays in the kernel rings.
+ * shutdown; otherwise only if each of them is stuck (lm_ws_is_stuck), or, past the kernel
+ * rings' high-water mark, has not been up to date for LM_STATS_STUCK_MS either (a client
+ * that was is keeping up with the stream and only behind in a catch-up burst: it is given
+ * up only past the critical mark). Waiting holds the slot, so the serializer and then the
+ * reader wait, and the backlog stays in the kernel rings.
  */
 static bool lm_ws_may_evict(const struct lm_ws *ws, uint64_t now)
 {
 	uint64_t next = lm_hist_next(ws->hist, lm_hist_tail(ws->hist));
+	uint64_t fill = lm_stats_get(&ws->o.stats->kernel_ring_fill);
 	const struct lm_ws_client *c;
 
-	if (ws->flushing ||
-	    lm_stats_get(&ws->o.stats->kernel_ring_fill) >= LM_STATS_HIGH_WATER_PERMILLE)
+	if (ws->flushing || fill >= LM_STATS_CRITICAL_PERMILLE)
 		return true;
-	for (c = ws->clients; c; c = c->next)
-		if (c->pos < next && !lm_ws_is_stuck(ws, c, now))
+	for (c = ws->clients; c; c = c->next) {
+		if (c->pos >= next || lm_ws_is_stuck(ws, c, now))
+			continue;
+		if (fill < LM_STATS_HIGH_WATER_PERMILLE || now - c->current_ms < LM_STATS_STUCK_MS)
 			return false;
+	}
 	return true;
 }
 
@@ -313,7 +336,7 @@ static void lm_ws_take_published(struct lm_ws *ws)
 		/* a client that was up to date has something to read from now on */
 		for (c = ws->clients; c; c = c->next)
 			if (c->pos >= head)
-				c->waiting_since_ms = now;
+				c->waiting_since_ms = c->current_ms = now;
 		lm_stats_add(&ws->o.stats->ws_published, slot->ev_cnt);
 		lm_ring_idx_push(ws->o.free_ring, ws->held); /* sized for every slot */
 		ws->held = LM_WS_NO_SLOT;
@@ -713,10 +736,10 @@ static void lm_ws_client_seek(struct lm_ws *ws, struct lm_ws_client *c)
 static int lm_ws_client_add(struct lm_ws *ws, struct lm_ws_client *c, struct lws *wsi)
 {
 	c->buf = malloc(ws->buf_bytes);
-	if (!c->buf)
-		return -1; /* lws closes the connection */
+	if (!c->buf || (lm_filter_has_program(&c->filter) && lm_pset_open(&c->procs)))
+		return -1; /* lws closes the connection (CLOSED frees what was made) */
 	lm_ws_client_seek(ws, c);
-	c->waiting_since_ms = lm_ws_now_ms();
+	c->waiting_since_ms = c->current_ms = lm_ws_now_ms();
 	c->wsi = wsi;
 	c->is_ws = true;
 	c->prev = NULL;
@@ -736,6 +759,8 @@ static void lm_ws_client_del(struct lm_ws *ws, struct lm_ws_client *c)
 {
 	free(c->buf);
 	c->buf = NULL;
+	lm_pset_close(c->procs);
+	c->procs = NULL;
 	if (!c->is_ws)
 		return;
 	if (c->prev)
@@ -821,12 +846,13 @@ static int lm_ws_write_next(struct lws *wsi, struct lm_ws *ws, struct lm_ws_clie
 			sent = true;
 		} else {
 			for (i = c->line; i < ch->line_cnt; i++) {
+				/* room first: a line is judged once (lm_ws_wants) */
+				if (n + l[i].len > cap)
+					break; /* the rest in the next message */
 				if (!lm_ws_wants(c, ch, &l[i])) {
 					skipped++;
 					continue;
 				}
-				if (n + l[i].len > cap)
-					break; /* the rest in the next message */
 				memcpy(c->buf + LWS_PRE + n, lm_hist_text(ch) + l[i].off, l[i].len);
 				n += l[i].len;
 				ev += l[i].type != 0;
@@ -849,8 +875,10 @@ static int lm_ws_write_next(struct lws *wsi, struct lm_ws *ws, struct lm_ws_clie
 			lm_stats_add(&ws->o.stats->ws_replayed, ev + skipped);
 	}
 	c->waiting_since_ms = lm_ws_now_ms();
-	if (c->pos >= head && !c->pending.cnt)
+	if (c->pos >= head && !c->pending.cnt) {
 		c->behind_since_ms = 0; /* caught up */
+		c->current_ms = c->waiting_since_ms;
+	}
 	else
 		lws_callback_on_writable(wsi);
 	/* it moved on: a slot held for room in the history may fit now */
@@ -1018,16 +1046,17 @@ int lm_ws_open(const struct lm_ws_opts *opts, struct lm_ws **out)
 		goto out;
 	}
 	/*
-	 * The history keeps replay_bytes of JSON text; its ring also holds each chunk's index
-	 * and strings (never more than its text) and must take at least four of the largest
-	 * chunks a slot can make.
+	 * The history keeps at most replay_bytes of JSON text in a ring half as large again,
+	 * which also holds each line's index entry and strings (about a third of the text for
+	 * typical events; more, and less text is kept, when arguments are long). The ring takes
+	 * at least four of the largest chunks a slot can make.
 	 */
 	slot0 = lm_ring_pool_slot(opts->pool, 0);
 	big = *slot0;
 	big.len = big.cap;
 	big.line_cnt = LM_RING_SLOT_LINES;
 	big.str_len = big.str_cap;
-	ring = 2 * opts->replay_bytes + (uint64_t)opts->replay_bytes / 4;
+	ring = opts->replay_bytes + opts->replay_bytes / 2;
 	if (ring < 4 * (uint64_t)lm_hist_chunk_bytes(&big, LWS_PRE))
 		ring = 4 * (uint64_t)lm_hist_chunk_bytes(&big, LWS_PRE);
 	ring = (ring + 63) & ~63ULL;

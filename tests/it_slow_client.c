@@ -4,11 +4,12 @@
  * client B reads on its own thread. Under paced --bench-tgid load lifemon counts A's losses,
  * keeps B whole, stays under 64 MiB RSS, drops A after --ws-slow-ms and the close grace
  * (without a close frame, as A never reads), and serves client C.
- * Client D stops reading for PAUSE_D_MS under the load and resumes: it must get one exact
- * slow_client LOST notice for what it missed and the stream on from the next seq. Client E
- * (raw socket, small SO_RCVBUF) reads all the time but slower than the load: it must get
- * slow_client LOST notices and then a 1008 "too slow" close frame, although its socket is
- * full when lifemon decides to close it.
+ * Client D stops reading for PAUSE_D_MS under the load and resumes: what arrived meanwhile
+ * fits lifemon's replay history (--replay-bytes, 16 MiB), so it loses nothing and reads the
+ * stream on exactly. Client E (raw socket, small SO_RCVBUF) reads all the time but slower
+ * than the load: it is waited for until the kernel rings pass the high-water mark, then it
+ * must get slow_client LOST notices and then a 1008 "too slow" close frame, although its
+ * socket is full when lifemon decides to close it.
  * Root only; the main thread owns lifemon, A, C, E's socket and the children; B, D and E read
  * on their own threads.
  */
@@ -45,7 +46,11 @@
  */
 #define DISCONNECT_SLACK_MS (500 + GRACE_MS + 2500)
 #define EARLY_SLACK_MS 500	 /* ... and not before SLOW_MS - this (we observe by polling) */
-#define RSS_LIMIT_KB (64 * 1024)
+/*
+ * 48 MiB measured before the replay history (issue 9), plus the history's ring: 24 MiB at
+ * the default --replay-bytes of 16M, all of it resident once it has wrapped, as it has here.
+ */
+#define RSS_LIMIT_KB (80 * 1024)
 /* ASan/TSan builds: shadow memory and the free quarantine, not lifemon, dominate RSS */
 #define RSS_LIMIT_SANITIZED_KB (256 * 1024)
 #define BENCH_RENAMES 200000
@@ -56,7 +61,7 @@
 #define LOAD_MS 60000
 #define A_RCVBUF 4096
 #define PAUSE_D_AT_MS 300 /* client D stops reading this long into the load ... */
-#define PAUSE_D_MS 1500	  /* ... for this long: it loses events but is back before SLOW_MS */
+#define PAUSE_D_MS 1500	  /* ... for this long: the history holds what comes meanwhile */
 #define E_RCVBUF 8192
 #define E_READ_BYTES 4096 /* client E reads at most this ... */
 #define E_PERIOD_US 5000  /* ... this often: ~800 KiB/s, an eighth of the load's ~6 MB/s */
@@ -816,10 +821,9 @@ int main(int argc, char **argv)
 		   st.first_seq, st.last_seq, (unsigned long long)st.events, renames, ntrickle);
 
 	/*
-	 * D: the pause cost it events, told by slow_client LOST notices that start at the seq
-	 * after the last one it had and whose count is last_seq - first_seq + 1 (the accounting
-	 * reader checks both, and every event after a notice carries the next seq); it stayed
-	 * connected and reads the stream on.
+	 * D: the pause cost it nothing: lifemon waited a second for it, then kept what came in
+	 * the history (PAUSE_D_MS of the load is about 9 MB of JSON, the history 16 MiB); it
+	 * stayed connected and reads the whole stream on, every seq once.
 	 */
 	atomic_store(&rd.paused, false);
 	{
@@ -846,10 +850,10 @@ int main(int argc, char **argv)
 			     "client D: the stream around its pause was not exact");
 		LM_IT_EXPECT(!sd.dead, "client D: the stream ended (%s, close code %u \"%s\")",
 			     strerror(-sd.dead), sd.close_code, sd.close_reason);
-		LM_IT_EXPECT(sd.lost_notices >= 1 && sd.lost_slow == sd.lost_count &&
-				     sd.lost_count > 0,
+		LM_IT_EXPECT(!sd.lost_notices && !sd.lost_count,
 			     "client D: paused %d ms under load: %llu LOST notice(s), %llu lost, "
-			     "%llu of them slow_client; want slow_client notices", PAUSE_D_MS,
+			     "%llu of them slow_client; want none (the history holds them)",
+			     PAUSE_D_MS,
 			     (unsigned long long)sd.lost_notices,
 			     (unsigned long long)sd.lost_count, (unsigned long long)sd.lost_slow);
 		LM_IT_EXPECT(sd.first_seq > 0 && sd.last_seq >= st.last_seq &&

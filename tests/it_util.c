@@ -1396,11 +1396,25 @@ static void it_acct_lost(struct lm_it_acct *a, const json_t *ev, const char *lin
 				esc);
 	if (!reason || (strcmp(reason, "slow_client") && strcmp(reason, "sink_full")))
 		it_acct_problem(a, "LOST notice: reason must be slow_client or sink_full: %s", esc);
-	if (json_object_size(ev) != 5)
+	/*
+	 * a client's loss also says how many of the lost events its filter wanted: all of
+	 * them for the unfiltered streams these readers take
+	 */
+	if (reason && !strcmp(reason, "slow_client")) {
+		json_t *jm = json_object_get(ev, "matched");
+
+		if (json_object_size(ev) != 6 || !json_is_integer(jm) ||
+		    json_integer_value(jm) != c)
+			it_acct_problem(a,
+					"LOST notice: want exactly type, first_seq, last_seq, count, "
+					"matched (= count), reason: %s",
+					esc);
+	} else if (json_object_size(ev) != 5) {
 		it_acct_problem(a,
 				"LOST notice: want exactly type, first_seq, last_seq, count, "
 				"reason: %s",
 				esc);
+	}
 	if (a->have_seq && f != a->st.last_seq + 1)
 		it_acct_problem(a,
 				"LOST notice starts at %lld, but the last seq accounted for is "

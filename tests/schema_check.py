@@ -23,7 +23,7 @@ except ImportError:
                      "(scripts/install-deps.sh installs it)\n")
     sys.exit(2)
 
-TYPES = ("EXEC", "EXIT", "OOM_KILL", "LOST")
+TYPES = ("EXEC", "EXIT", "OOM_KILL", "LOST", "HELLO")
 EVENT_TYPES = ("EXEC", "EXIT", "OOM_KILL")
 DEFAULT_SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "docs",
                               "event.schema.json")

@@ -28,6 +28,9 @@ target_link_libraries(test_ring PRIVATE lm_warnings lm_ring lm_mock_log ${CK_LIB
 add_executable(test_config tests/test_config.c)
 target_link_libraries(test_config PRIVATE lm_warnings lm_config lm_mock_log PkgConfig::CMOCKA)
 
+add_executable(test_pset tests/test_pset.c)
+target_link_libraries(test_pset PRIVATE lm_warnings lm_pset PkgConfig::CMOCKA)
+
 add_executable(test_hist tests/test_hist.c)
 target_link_libraries(test_hist PRIVATE lm_warnings lm_hist lm_mock_log PkgConfig::CMOCKA)
 
@@ -53,8 +56,14 @@ target_link_libraries(test_merge PRIVATE lm_warnings lm_merge PkgConfig::CMOCKA)
 add_executable(test_cgroup tests/test_cgroup.c)
 target_link_libraries(test_cgroup PRIVATE lm_warnings lm_cgroup PkgConfig::CMOCKA)
 
-foreach(t test_json test_rec test_wstatus test_ring test_config test_hist test_http test_filter
-    test_stats test_sink test_merge test_cgroup test_www)
+# The composition root, built without a reader or ws server: no root, BPF or network.
+add_executable(test_pipeline tests/test_pipeline.c)
+target_link_libraries(test_pipeline PRIVATE lm_warnings lm_pipeline lm_json lm_test_rec
+  PkgConfig::CMOCKA Threads::Threads)
+
+foreach(t test_json test_rec test_wstatus test_ring test_config test_hist test_pset test_http test_filter
+    test_stats test_sink test_merge test_cgroup test_pipeline
+    test_www)
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES LABELS unit TIMEOUT 120)
 endforeach()

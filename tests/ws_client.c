@@ -46,6 +46,7 @@ struct lm_wsc {
 	bool close_sent;
 	uint16_t close_code;
 	uint64_t pongs; /* pong frames received (lm_wsc_recv skips them) */
+	char *hello;	/* lifemon's first message, taken by lm_wsc_connect; NUL-terminated */
 	char err[256];
 };
 
@@ -340,6 +341,36 @@ static bool wsc_protocol_offered(const char *hdrs, const char *proto)
 	       wsc_has_token(val, proto);
 }
 
+/*
+ * lifemon starts every stream with one HELLO line: check it is there, alone in its message,
+ * and keep it for lm_wsc_hello, so that readers of the stream see only events and notices.
+ */
+static int wsc_take_hello(struct lm_wsc *c, int timeout_ms)
+{
+	static const char head[] = "{\"type\":\"HELLO\",";
+	const char *msg;
+	size_t len;
+	int op = lm_wsc_recv(c, timeout_ms, &msg, &len);
+
+	if (op != LM_WSC_OP_TEXT) {
+		snprintf(c->err, sizeof(c->err), "no HELLO message first (%d)", op);
+		return op < 0 ? op : -EPROTO;
+	}
+	if (len < sizeof(head) || memcmp(msg, head, sizeof(head) - 1) || msg[len - 1] != '\n' ||
+	    memchr(msg, '\n', len - 1)) {
+		snprintf(c->err, sizeof(c->err), "first message is not one HELLO line: %.*s",
+			 (int)(len < 120 ? len : 120), msg);
+		return -EPROTO;
+	}
+	c->hello = strndup(msg, len);
+	return c->hello ? 0 : -ENOMEM;
+}
+
+const char *lm_wsc_hello(const struct lm_wsc *c)
+{
+	return c->hello;
+}
+
 int lm_wsc_connect(const struct lm_wsc_opts *o, struct lm_wsc **out, int *http_status)
 {
 	int64_t deadline = wsc_now_ms() + (o->timeout_ms > 0 ? o->timeout_ms : 5000);
@@ -482,6 +513,11 @@ int lm_wsc_connect(const struct lm_wsc_opts *o, struct lm_wsc **out, int *http_s
 			goto out;
 		memcpy(c->in, resp + hdr_end, resp_len - hdr_end);
 		c->in_len = resp_len - hdr_end;
+	}
+	if (!o->keep_hello) {
+		err = wsc_take_hello(c, o->timeout_ms > 0 ? o->timeout_ms : 5000);
+		if (err)
+			goto out;
 	}
 	*out = c;
 	c = NULL;
@@ -827,6 +863,7 @@ void lm_wsc_close(struct lm_wsc *c)
 		close(c->fd);
 	free(c->in);
 	free(c->msg);
+	free(c->hello);
 	free(c);
 }
 

@@ -39,6 +39,8 @@ struct lm_wsc_opts {
 	const char *host;     /* Host header value; "127.0.0.1:<port>" when NULL, none when "" */
 	const char *upgrade;  /* Upgrade header value; "websocket" when NULL */
 	const char *connection; /* Connection header value; "Upgrade" when NULL */
+	bool keep_hello;      /* leave lifemon's HELLO message to lm_wsc_recv; by default
+			       * lm_wsc_connect takes it (see lm_wsc_hello) */
 };
 
 /*
@@ -50,6 +52,12 @@ struct lm_wsc_opts {
  * *http_status (may be NULL) is 0 when no status line was received.
  */
 int lm_wsc_connect(const struct lm_wsc_opts *o, struct lm_wsc **out, int *http_status);
+
+/*
+ * The HELLO line lifemon sent first ('\n' included), which lm_wsc_connect took and checked
+ * unless keep_hello was set; NULL then.
+ */
+const char *lm_wsc_hello(const struct lm_wsc *c);
 
 /*
  * Receives the next complete message, reassembling fragments, answering pings with masked
