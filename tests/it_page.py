@@ -10,7 +10,7 @@ functions (row of an event, filter -> /ws query, chart points); real processes a
 table with their exit code (0, 3) and a failed exit stands out; a filter typed in the bar
 becomes the /ws query (window.lifemon.wsUrl) and the table then holds only matching events;
 a bad filter shows the server's 400 reason; pause counts what arrives and resume shows it;
-a row's details give its parent chain and children; export is valid JSON Lines; the
+clear empties the table; a row's details give its parent chain and children; export is valid JSON Lines; the
 counters and chart fill; 10,000 events/s fed through the page's message path for 3 s are
 kept up with (frames keep coming, rows and processes stay at their caps); after lifemon is stopped (SIGTERM) and started again the page
 reconnects by itself with since=, says so and notices the new instance; no CSP violation
@@ -375,6 +375,13 @@ def main():
                  lambda: len([r for r in rows_with(drv, tag + "paused")
                               if r["type"] == "EXIT"]) == 5)
 
+        # clear empties the table; new events fill it again
+        click(drv, "#clear")
+        expect(js(drv, "window.lifemon.counters.rows") == 0 and
+               not js(drv, "window.lifemon.events().length"), "clear left rows")
+        run("/bin/true", tag + "cleared")
+        wait_for("a row after clear", lambda: rows_with(drv, tag + "cleared"))
+
         # counters from /metrics and the chart
         wait_for("the exec counter", lambda: js(drv, "window.lifemon.metrics?.events.exec") > 0, 5)
         expect(js(drv, "document.querySelector('#counters td[data-m=\"events.exec\"]').textContent")
@@ -396,6 +403,7 @@ def main():
                  and js(drv, "window.lifemon.counters.reconnects") > before, 15)
         status = js(drv, "document.getElementById('status').textContent")
         expect("reconnected" in status, f"status after the restart: {status!r}")
+        note(f"status after the restart: {status!r}")
         expect("since=" in js(drv, "window.lifemon.wsUrl"), "the reconnect did not resume (since=)")
         new_instance = wait_for("the new instance", lambda: js(drv, "window.lifemon.instance")
                                 != first_instance and js(drv, "window.lifemon.instance"), 5)

@@ -160,6 +160,8 @@ function onHello(h) {
 	}
 	st.instance = h.instance || null;
 	st.hello = h;
+	if (st.state === 'open')
+		setStatus(`${el.status.textContent} (lifemon ${h.version}, instance ${h.instance})`, 'ok');
 }
 
 function onMessage(data) {
