@@ -173,6 +173,7 @@ struct pl_check {
 	uint64_t order_errors;	/* seq not the expected one (gap, repeat, reorder) */
 	uint64_t bad_lines;	/* neither an event nor a LOST notice, or a HELLO not first */
 	uint64_t hellos;	/* HELLO lines */
+	bool filtered;		/* the client asked for a filter: a seq gap was filtered out */
 	uint64_t last_seq;	/* newest seq seen or announced lost */
 	uint64_t first_seq;	/* seq of the first line (events before it predate the client) */
 	char head[PL_LINE_HEAD];
@@ -215,7 +216,7 @@ static void pl_check_line(struct pl_check *k, const char *s, size_t n)
 	    pl_field_u64(s, n, "{\"seq\":", &seq)) {
 		if (!k->first_seq)
 			k->first_seq = seq;
-		if (k->next_seq && seq != k->next_seq)
+		if (k->next_seq && (k->filtered ? seq < k->next_seq : seq != k->next_seq))
 			k->order_errors++;
 		k->next_seq = seq + 1;
 		k->last_seq = seq;
@@ -226,8 +227,8 @@ static void pl_check_line(struct pl_check *k, const char *s, size_t n)
 	    pl_field_u64(s, n, "\"first_seq\":", &first) &&
 	    pl_field_u64(s, n, "\"last_seq\":", &last) &&
 	    pl_field_u64(s, n, "\"count\":", &cnt)) {
-		if ((k->next_seq && first != k->next_seq) || last < first ||
-		    cnt != last - first + 1)
+		if ((k->next_seq && (k->filtered ? first < k->next_seq : first != k->next_seq)) ||
+		    last < first || cnt != last - first + 1)
 			k->order_errors++;
 		if (!k->first_seq)
 			k->first_seq = first;
@@ -285,6 +286,7 @@ static void pl_check_feed(struct pl_check *k, const char *p, size_t n)
 struct pl_client {
 	int id;
 	uint16_t port;
+	const char *query;	/* client mode: /ws?query (a filter); NULL: none */
 	bool strict;		/* read through tests/ws_client.c (lm_wsc) instead */
 	pthread_t thread;
 	bool started;
@@ -378,7 +380,7 @@ static int pl_send_control(int fd, int opcode, const unsigned char *payload, siz
 static int pl_client_connect(struct pl_client *c)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(c->port) };
-	char req[256];
+	char req[4608];
 	size_t hdr_end = 0;
 	int n, err;
 
@@ -391,9 +393,12 @@ static int pl_client_connect(struct pl_client *c)
 		pl_client_set_err(c, err, "connect to 127.0.0.1:%u: %s", c->port, strerror(-err));
 		return err;
 	}
-	n = snprintf(req, sizeof(req), "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+	n = snprintf(req, sizeof(req), "GET /ws%s%s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
 		     "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " PL_WS_KEY
-		     "\r\nSec-WebSocket-Version: 13\r\n\r\n", c->port);
+		     "\r\nSec-WebSocket-Version: 13\r\n\r\n", c->query ? "?" : "",
+		     c->query ? c->query : "", c->port);
+	if (n < 0 || n >= (int)sizeof(req))
+		return -EINVAL;
 	err = pl_send_all(c->fd, req, (size_t)n);
 	if (err)
 		return err;
@@ -564,8 +569,13 @@ static void pl_client_run_strict(struct pl_client *c)
 {
 	struct lm_wsc_opts o = { .port = c->port, .path = "/ws", .timeout_ms = 5000 };
 	struct lm_wsc *w = NULL;
+	char path[4200];
 	int err, status = 0;
 
+	if (c->query) {
+		snprintf(path, sizeof(path), "/ws?%s", c->query);
+		o.path = path;
+	}
 	err = lm_wsc_connect(&o, &w, &status);
 	if (err) {
 		pl_client_set_err(c, err, "lm_wsc_connect: %s (status %d)", strerror(-err), status);
@@ -1295,10 +1305,10 @@ static void pl_write_stat(const char *path, struct pl_client *c, bool final)
 	rename(tmp, path);
 }
 
-static int pl_client_mode(uint16_t port, const char *out_path, const char *stat_path,
-			  bool strict)
+static int pl_client_mode(uint16_t port, const char *query, const char *out_path,
+			  const char *stat_path, bool strict)
 {
-	struct pl_client c = { .port = port, .strict = strict, .fd = -1 };
+	struct pl_client c = { .port = port, .query = query, .strict = strict, .fd = -1 };
 	struct sigaction sa = { .sa_handler = pl_on_signal };
 	char *obuf = NULL;
 
@@ -1313,6 +1323,7 @@ static int pl_client_mode(uint16_t port, const char *out_path, const char *stat_
 		}
 		setvbuf(c.out, obuf, _IOFBF, 1 << 20);
 	}
+	c.chk.filtered = query != NULL;
 	if (pthread_create(&c.thread, NULL, pl_client_main, &c))
 		return 1;
 	while (!pl_signal && !atomic_load_explicit(&c.ended, memory_order_acquire)) {
@@ -1358,7 +1369,7 @@ static void pl_usage(FILE *f)
 		"usage: pipeline [--events N] [--runs R] [--clients K] [--rate R,...]\n"
 		"                [--scenarios LIST] [--file PATH] [--keep-file] [--port P] [--strict]\n"
 		"                [--smoke]\n"
-		"       pipeline --connect PORT [--out FILE] [--stat FILE] [--strict]\n"
+		"       pipeline --connect PORT [--query Q] [--out FILE] [--stat FILE] [--strict]\n"
 		"       pipeline --check-file FILE\n"
 		"\n"
 		"  --events N       events per run (default 5000000)\n"
@@ -1374,7 +1385,8 @@ static void pl_usage(FILE *f)
 		"  --smoke          a second, for make test: --events 20000 --runs 1, every\n"
 		"                   scenario; exits 1 if a run fails\n"
 		"  --connect PORT   client mode: read ws://127.0.0.1:PORT/ws until SIGINT/SIGTERM,\n"
-		"                   write counts to --stat FILE every 100 ms, the stream to --out\n"
+		"                   write counts to --stat FILE every 100 ms, the stream to --out;\n"
+		"                   --query Q asks for /ws?Q (a filter: seq gaps are no error)\n"
 		"  --check-file F   check that JSON Lines file F has contiguous seqs (LOST-aware)\n");
 }
 
@@ -1422,6 +1434,7 @@ int main(int argc, char **argv)
 		{ "out", required_argument, NULL, 'o' },
 		{ "stat", required_argument, NULL, 't' },
 		{ "check-file", required_argument, NULL, 'C' },
+		{ "query", required_argument, NULL, 'q' },
 		{ "smoke", no_argument, NULL, 'Z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -1430,7 +1443,7 @@ int main(int argc, char **argv)
 			      .file_path = "/tmp/lifemon-pipeline.jsonl" };
 	struct pl_scen scen[PL_MAX_SCEN];
 	char scen_list[256] = "json,ser,ser+file,ws:0,ws:1,ws:8,ws:1+file";
-	const char *out_path = NULL, *stat_path = NULL, *check_path = NULL;
+	const char *out_path = NULL, *stat_path = NULL, *check_path = NULL, *query = NULL;
 	struct pl_result *res;
 	int nscen = 0, opt, i, run_no = 0, connect_port = 0, failed = 0;
 	bool header = false;
@@ -1483,6 +1496,9 @@ int main(int argc, char **argv)
 		case 'C':
 			check_path = optarg;
 			break;
+		case 'q':
+			query = optarg;
+			break;
 		case 'Z':
 			cfg.events = 20000;
 			cfg.runs = 1;
@@ -1518,7 +1534,8 @@ int main(int argc, char **argv)
 		       (k.last_seq && k.events + k.lost != k.last_seq - k.first_seq + 1);
 	}
 	if (connect_port > 0 && connect_port < 65536)
-		return pl_client_mode((uint16_t)connect_port, out_path, stat_path, cfg.strict);
+		return pl_client_mode((uint16_t)connect_port, query, out_path, stat_path,
+				      cfg.strict);
 	if (!cfg.events || cfg.runs < 1 || cfg.runs > PL_MAX_RUNS) {
 		fprintf(stderr, "pipeline: need --events >= 1 and --runs 1..%d\n", PL_MAX_RUNS);
 		return 2;

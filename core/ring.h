@@ -79,6 +79,7 @@ uint32_t lm_ring_idx_fill(const struct lm_idx_ring *r);
  */
 struct lm_line {
 	uint64_t seq;		/* an event's seq; a notice: the seq of the event it precedes */
+	uint64_t start_ns;	/* with pid, the process's key (its leader's start) */
 	uint32_t off;		/* first byte in the slot's text */
 	uint32_t len;		/* bytes, the '\n' included */
 	uint32_t pid, ppid, uid;

@@ -240,6 +240,7 @@ static int lm_ser_index(struct lm_txt_slot *slot, uint32_t off, uint32_t len, ui
 	if (slot->str_cap - slot->str_len < comm + exe + cg + ctr + args + 5)
 		return -ENOSPC;
 	l->type = v->c->type;
+	l->start_ns = v->c->start_ns;
 	l->pid = v->c->pid;
 	l->ppid = v->c->ppid;
 	l->uid = v->c->uid;

@@ -544,10 +544,22 @@ bool lm_filter_match(const struct lm_filter *f, const struct lm_filter_ev *e)
 	if (!lm_filter_match_container(f, e->container))
 		return false;
 	if (!lm_filter_match_glob(f, LM_FILTER_COMM, e->comm) ||
-	    !lm_filter_match_glob(f, LM_FILTER_EXE, e->exe) ||
 	    !lm_filter_match_glob(f, LM_FILTER_CGROUP, e->cgroup))
 		return false;
-	return lm_filter_match_args(f, e->args, e->args_len);
+	if (e->type != LM_EV_EXEC && lm_filter_has_program(f))
+		return e->program_matched;
+	return lm_filter_match_program(f, e);
+}
+
+bool lm_filter_has_program(const struct lm_filter *f)
+{
+	return f->str_cnt[LM_FILTER_EXE] || f->str_cnt[LM_FILTER_ARGS];
+}
+
+bool lm_filter_match_program(const struct lm_filter *f, const struct lm_filter_ev *e)
+{
+	return lm_filter_match_glob(f, LM_FILTER_EXE, e->exe) &&
+	       lm_filter_match_args(f, e->args, e->args_len);
 }
 
 /* Appends to buf; false once it no longer fits (with its NUL). */

@@ -32,6 +32,11 @@ struct lm_filter_ev {
 	const char *container; /* NULL when none; lowercase hex */
 	const char *args;      /* NULL but on EXEC: the arguments joined by single spaces */
 	uint32_t args_len;     /* bytes of args (it may contain no NUL) */
+	/*
+	 * EXIT and OOM_KILL carry no exe or args: the caller says whether the process's EXEC
+	 * passed exe= and args= (lm_filter_match_program), which then stand for the process.
+	 */
+	bool program_matched;
 };
 
 /* The string-valued keys; their values live in lm_filter.pool. */
@@ -115,10 +120,21 @@ bool lm_filter_is_active(const struct lm_filter *f);
 
 /*
  * True if event `e` passes: every key given matches (AND), a key matches when any of its
- * values does (OR). A key that tests a field `e` lacks (exe, cgroup, container, args NULL;
- * exit on a non-EXIT) does not match. No filter keys: always true. Any thread; no syscalls.
+ * values does (OR). A key that tests a field `e` lacks (cgroup, container NULL; exit on a
+ * non-EXIT; exe, args NULL on an EXEC) does not match. On EXIT and OOM_KILL, exe= and args=
+ * together match when e->program_matched. No filter keys: always true. Any thread; no
+ * syscalls.
  */
 bool lm_filter_match(const struct lm_filter *f, const struct lm_filter_ev *e);
+
+/* True if the filter has exe= or args=: what the program of a process decides. */
+bool lm_filter_has_program(const struct lm_filter *f);
+
+/*
+ * exe= and args= alone against an EXEC (true when neither is given): whether the process
+ * runs a program the filter wants, so that its EXIT and OOM_KILL match these keys too.
+ */
+bool lm_filter_match_program(const struct lm_filter *f, const struct lm_filter_ev *e);
 
 /*
  * Canonical form of the filter keys (not since/instance/token) as a query string: keys in

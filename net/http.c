@@ -349,22 +349,3 @@ bool lm_http_is_token_ok(const char *want, size_t want_len, const char *auth, co
 	n = query ? lm_http_query_param(query, "token", got, sizeof(got)) : -ENOENT;
 	return n >= 0 && lm_http_ct_equal(want, want_len, got, (size_t)n);
 }
-
-const char lm_http_index_html[] =
-	"<!doctype html>\n"
-	"<html><head><meta charset=\"utf-8\"><title>lifemon</title>\n"
-	"<style>body{font:13px monospace;margin:1em}#log div{white-space:pre}"
-	".EXIT{color:#555}.OOM_KILL{color:#b00}.LOST{color:#b60}</style></head>\n"
-	"<body><h3>lifemon: live process events</h3><p id=\"st\">connecting</p>"
-	"<div id=\"log\"></div>\n"
-	"<script>\n"
-	"const log=document.getElementById('log'),st=document.getElementById('st');\n"
-	"const ws=new WebSocket((location.protocol==='https:'?'wss://':'ws://')+location.host+'/ws'+location.search);\n"
-	"ws.onopen=()=>st.textContent='connected';\n"
-	"ws.onclose=()=>st.textContent='disconnected';\n"
-	"ws.onmessage=m=>{for(const l of m.data.split('\\n')){if(!l)continue;\n"
-	" const e=JSON.parse(l),d=document.createElement('div');d.className=e.type;\n"
-	" d.textContent=JSON.stringify(e);log.prepend(d);}\n"
-	" while(log.childNodes.length>500)log.lastChild.remove();};\n"
-	"</script></body></html>\n";
-const size_t lm_http_index_html_len = sizeof(lm_http_index_html) - 1;

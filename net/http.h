@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * HTTP request helpers for the ws thread: route a request path, decide whether a request's
- * Host and a WebSocket upgrade's Origin and handshake headers are acceptable, and the live
- * page served at "/". Pure; no I/O.
+ * Host and a WebSocket upgrade's Origin and handshake headers are acceptable (the page's
+ * files are net/www.h's). Pure; no I/O.
  */
 #ifndef LM_HTTP_H
 #define LM_HTTP_H
@@ -83,9 +83,5 @@ bool lm_http_is_token_ok(const char *want, size_t want_len, const char *auth, co
  * For callers whose HTTP library has decoded the query arguments itself.
  */
 bool lm_http_is_token_equal(const char *want, size_t want_len, const char *got, size_t got_len);
-
-/* The live page: a minimal HTML client of /ws. */
-extern const char lm_http_index_html[];
-extern const size_t lm_http_index_html_len;
 
 #endif /* LM_HTTP_H */

@@ -27,7 +27,9 @@
 #include "core/log.h"
 #include "net/filter.h"
 #include "net/hist.h"
+#include "net/pset.h"
 #include "net/http.h"
+#include "net/www.h"
 
 #define LM_WS_SCRATCH_BYTES (256 * 1024)
 /* statuses lws has no constant for: RFC 9110 421 Misdirected Request, 426 Upgrade Required */
@@ -69,6 +71,7 @@ struct lm_ws_client {
 	struct lm_ws_client *prev, *next;
 	struct lws *wsi;
 	char *buf;			/* LWS_PRE + a message built for it (HELLO, filtered) */
+	struct lm_pset *procs;		/* exe=/args= filters: processes whose EXEC matched */
 	uint64_t waiting_since_ms;	/* behind, and no message sent since; see lm_ws_is_stuck */
 	uint64_t current_ms;		/* when it was last up to date (nothing left to read) */
 	uint64_t behind_since_ms;	/* first loss not yet caught up from; 0 = keeping up */
@@ -193,7 +196,12 @@ static void lm_ws_filter_ev(const struct lm_hist_chunk *ch, const struct lm_line
 	ev->args_len = l->args_len;
 }
 
-/* Whether the client gets this line: notices always, events when its filter matches. */
+/*
+ * Whether the client gets this line: notices always, events when its filter matches. With
+ * exe= or args=, an EXEC that passes them makes the client remember its process, whose EXIT
+ * (which forgets it) and OOM_KILL then pass them too. Call once per line and client, in
+ * stream order: delivering, skipping or losing the line.
+ */
 static bool lm_ws_wants(const struct lm_ws_client *c, const struct lm_hist_chunk *ch,
 			const struct lm_line *l)
 {
@@ -202,6 +210,16 @@ static bool lm_ws_wants(const struct lm_ws_client *c, const struct lm_hist_chunk
 	if (!l->type || !c->has_filter || !lm_filter_is_active(&c->filter))
 		return true;
 	lm_ws_filter_ev(ch, l, &ev);
+	if (c->procs) {
+		if (l->type == LM_EV_EXEC) {
+			if (lm_filter_match_program(&c->filter, &ev))
+				lm_pset_add(c->procs, l->pid, l->start_ns);
+		} else if (l->type == LM_EV_EXIT) {
+			ev.program_matched = lm_pset_del(c->procs, l->pid, l->start_ns);
+		} else {
+			ev.program_matched = lm_pset_has(c->procs, l->pid, l->start_ns);
+		}
+	}
 	return lm_filter_match(&c->filter, &ev);
 }
 
@@ -339,15 +357,22 @@ static void lm_ws_retry(lws_sorted_usec_list_t *sul)
 static int lm_ws_respond(struct lws *wsi, unsigned int status, const char *type,
 			 const char *body, size_t len)
 {
-	unsigned char hdr[LWS_PRE + 512], *start = &hdr[LWS_PRE], *p = start;
+	unsigned char hdr[LWS_PRE + 1024], *start = &hdr[LWS_PRE], *p = start;
 	unsigned char *end = &hdr[sizeof(hdr) - 1];
 	struct lm_ws *ws = lws_context_user(lws_get_context(wsi));
 	unsigned char *out = (unsigned char *)ws->scratch + LWS_PRE;
+	size_t i;
 
 	if (lws_add_http_common_headers(wsi, status, type, len, &p, end) ||
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-					(const unsigned char *)"no-store", 8, &p, end) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end))
+					(const unsigned char *)"no-store", 8, &p, end))
+		return -1;
+	for (i = 0; i < lm_www_header_cnt; i++)
+		if (lws_add_http_header_by_name(wsi, (const unsigned char *)lm_www_headers[i].name,
+						(const unsigned char *)lm_www_headers[i].value,
+						(int)strlen(lm_www_headers[i].value), &p, end))
+			return -1;
+	if (lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	if (len > LM_WS_SCRATCH_BYTES - LWS_PRE)
 		return -1;
@@ -447,6 +472,7 @@ static int lm_ws_on_http(struct lws *wsi, struct lm_ws *ws, const char *path)
 {
 	char *body = ws->scratch + LWS_PRE;
 	size_t cap = LM_WS_SCRATCH_BYTES - LWS_PRE;
+	const struct lm_www_asset *a;
 	unsigned int st;
 	int n;
 
@@ -458,13 +484,24 @@ static int lm_ws_on_http(struct lws *wsi, struct lm_ws *ws, const char *path)
 		return lm_ws_respond(wsi, st, "text/plain", "Host not served here (--allow-host)\n",
 				     36);
 	}
+	/*
+	 * The page's scripts and styles are the repo's own files and hold no host data, so they
+	 * need no token: module imports cannot carry the page's ?token=. "/" keeps the rule.
+	 */
+	a = lm_www_find(path);
+	if (a && lm_http_route(path) == LM_HTTP_NOT_FOUND)
+		return lm_ws_respond(wsi, HTTP_STATUS_OK, a->content_type, (const char *)a->data,
+				     a->len);
 	if (!lm_ws_is_authorized(wsi, ws))
 		return lm_ws_respond(wsi, HTTP_STATUS_UNAUTHORIZED, "text/plain",
 				     "bearer token required\n", 22);
 	switch (lm_http_route(path)) {
 	case LM_HTTP_INDEX:
-		return lm_ws_respond(wsi, HTTP_STATUS_OK, "text/html; charset=utf-8",
-				     lm_http_index_html, lm_http_index_html_len);
+		if (!a) /* index.html is always embedded; test_www checks it */
+			return lm_ws_respond(wsi, HTTP_STATUS_NOT_FOUND, "text/plain",
+					     "not found\n", 10);
+		return lm_ws_respond(wsi, HTTP_STATUS_OK, a->content_type, (const char *)a->data,
+				     a->len);
 	case LM_HTTP_HEALTHZ:
 		/* acquire: pairs with lm_ws_set_ready's release after the attach */
 		if (atomic_load_explicit(&ws->ready, memory_order_acquire))
@@ -699,8 +736,8 @@ static void lm_ws_client_seek(struct lm_ws *ws, struct lm_ws_client *c)
 static int lm_ws_client_add(struct lm_ws *ws, struct lm_ws_client *c, struct lws *wsi)
 {
 	c->buf = malloc(ws->buf_bytes);
-	if (!c->buf)
-		return -1; /* lws closes the connection */
+	if (!c->buf || (lm_filter_has_program(&c->filter) && lm_pset_open(&c->procs)))
+		return -1; /* lws closes the connection (CLOSED frees what was made) */
 	lm_ws_client_seek(ws, c);
 	c->waiting_since_ms = c->current_ms = lm_ws_now_ms();
 	c->wsi = wsi;
@@ -722,6 +759,8 @@ static void lm_ws_client_del(struct lm_ws *ws, struct lm_ws_client *c)
 {
 	free(c->buf);
 	c->buf = NULL;
+	lm_pset_close(c->procs);
+	c->procs = NULL;
 	if (!c->is_ws)
 		return;
 	if (c->prev)
@@ -807,12 +846,13 @@ static int lm_ws_write_next(struct lws *wsi, struct lm_ws *ws, struct lm_ws_clie
 			sent = true;
 		} else {
 			for (i = c->line; i < ch->line_cnt; i++) {
+				/* room first: a line is judged once (lm_ws_wants) */
+				if (n + l[i].len > cap)
+					break; /* the rest in the next message */
 				if (!lm_ws_wants(c, ch, &l[i])) {
 					skipped++;
 					continue;
 				}
-				if (n + l[i].len > cap)
-					break; /* the rest in the next message */
 				memcpy(c->buf + LWS_PRE + n, lm_hist_text(ch) + l[i].off, l[i].len);
 				n += l[i].len;
 				ev += l[i].type != 0;

@@ -13,6 +13,8 @@ pkgs=(
 	libcmocka-dev libjansson-dev libssl-dev curl procps util-linux
 	# JSON Schema validation of real output (tests/schema_check.py)
 	python3 python3-jsonschema
+	# the page's browser test (tests/it_page.py): headless Chromium driven through WebDriver
+	chromium chromium-driver python3-selenium
 	# libFuzzer and the sanitizer runtimes for clang (fuzz tests)
 	libclang-rt-14-dev
 	# benchmarks and peers

@@ -85,3 +85,11 @@ foreach(it filter resume filter_loss stall)
 endforeach()
 # it_stall stops lifemon for 30 s in a storm and waits for the catch-up.
 set_tests_properties(it_stall PROPERTIES TIMEOUT 150)
+
+# it_page uses port 18120: the live page in Debian's headless Chromium (chromium-driver,
+# python3-selenium), against lifemon started, stopped and restarted by the test itself;
+# saves it_page.png in the build dir. Bounded at 110 s by the script.
+add_test(NAME it_page COMMAND ${LM_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/it_page.py
+  $<TARGET_FILE:lifemon> ${CMAKE_BINARY_DIR})
+set_tests_properties(it_page PROPERTIES LABELS integration TIMEOUT 180
+  SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)

@@ -473,6 +473,43 @@ static void test_filter_matches_exe_glob(void **state)
 	assert_false(match("exe=*", &e));
 }
 
+/* EXIT and OOM_KILL pass exe= and args= when the caller saw their process's EXEC pass them */
+static void test_filter_program_stands_for_exit_and_oom(void **state)
+{
+	struct lm_filter_ev e = exec_ev(), ez = exit_ev(true), eo = oom_ev();
+	struct lm_filter f;
+
+	(void)state;
+	good(&f, "exe=*/ls&args=/tmp");
+	assert_true(lm_filter_has_program(&f));
+	assert_true(lm_filter_match_program(&f, &e));
+	e.args_len = 3; /* "-la": args= no longer matches */
+	assert_false(lm_filter_match_program(&f, &e));
+	e = exec_ev();
+	/* program_matched says nothing about an EXEC: its own exe and args decide */
+	e.program_matched = true;
+	e.exe = "/bin/cat";
+	assert_false(lm_filter_match(&f, &e));
+	assert_false(lm_filter_match(&f, &ez));
+	assert_false(lm_filter_match(&f, &eo));
+	ez.program_matched = eo.program_matched = true;
+	assert_true(lm_filter_match(&f, &ez));
+	assert_true(lm_filter_match(&f, &eo));
+	/* the other keys still apply to the EXIT */
+	good(&f, "exe=*/ls&type=exec");
+	assert_false(lm_filter_match(&f, &ez));
+	good(&f, "args=tmp&exit=nonzero&comm=ls");
+	assert_true(lm_filter_match(&f, &ez));
+	good(&f, "args=tmp&comm=cat");
+	assert_false(lm_filter_match(&f, &ez));
+	/* without exe= or args= there is no program to stand for */
+	good(&f, "comm=ls");
+	assert_false(lm_filter_has_program(&f));
+	assert_true(lm_filter_match_program(&f, &e));
+	ez.program_matched = false;
+	assert_true(lm_filter_match(&f, &ez));
+}
+
 static void test_filter_matches_numbers(void **state)
 {
 	struct lm_filter_ev e = exec_ev(), eo = oom_ev();
@@ -769,6 +806,7 @@ int main(void)
 		cmocka_unit_test(test_filter_matches_type),
 		cmocka_unit_test(test_filter_matches_comm_glob),
 		cmocka_unit_test(test_filter_matches_exe_glob),
+		cmocka_unit_test(test_filter_program_stands_for_exit_and_oom),
 		cmocka_unit_test(test_filter_matches_numbers),
 		cmocka_unit_test(test_filter_matches_container_prefix),
 		cmocka_unit_test(test_filter_matches_cgroup_glob),

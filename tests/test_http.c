@@ -270,14 +270,6 @@ static void test_http_ws_key(void **state)
 	assert_false(lm_http_is_ws_key_valid(NULL));
 }
 
-static void test_http_index_page_uses_ws(void **state)
-{
-	(void)state;
-	assert_int_equal(strlen(lm_http_index_html), lm_http_index_html_len);
-	assert_non_null(strstr(lm_http_index_html, "'/ws'"));
-	assert_non_null(strstr(lm_http_index_html, "<!doctype html>"));
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -293,7 +285,6 @@ int main(void)
 		cmocka_unit_test(test_http_host_allow_list_extra),
 		cmocka_unit_test(test_http_header_tokens),
 		cmocka_unit_test(test_http_ws_key),
-		cmocka_unit_test(test_http_index_page_uses_ws),
 	};
 
 	return cmocka_run_group_tests_name("http", tests, NULL, NULL);

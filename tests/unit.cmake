@@ -28,6 +28,9 @@ target_link_libraries(test_ring PRIVATE lm_warnings lm_ring lm_mock_log ${CK_LIB
 add_executable(test_config tests/test_config.c)
 target_link_libraries(test_config PRIVATE lm_warnings lm_config lm_mock_log PkgConfig::CMOCKA)
 
+add_executable(test_pset tests/test_pset.c)
+target_link_libraries(test_pset PRIVATE lm_warnings lm_pset PkgConfig::CMOCKA)
+
 add_executable(test_hist tests/test_hist.c)
 target_link_libraries(test_hist PRIVATE lm_warnings lm_hist lm_mock_log PkgConfig::CMOCKA)
 
@@ -36,6 +39,9 @@ target_link_libraries(test_http PRIVATE lm_warnings lm_http lm_mock_log PkgConfi
 
 add_executable(test_filter tests/test_filter.c)
 target_link_libraries(test_filter PRIVATE lm_warnings lm_filter PkgConfig::CMOCKA)
+
+add_executable(test_www tests/test_www.c)
+target_link_libraries(test_www PRIVATE lm_warnings lm_www PkgConfig::CMOCKA)
 
 add_executable(test_stats tests/test_stats.c)
 target_link_libraries(test_stats PRIVATE lm_warnings lm_stats lm_mock_log PkgConfig::CMOCKA)
@@ -55,8 +61,9 @@ add_executable(test_pipeline tests/test_pipeline.c)
 target_link_libraries(test_pipeline PRIVATE lm_warnings lm_pipeline lm_json lm_test_rec
   PkgConfig::CMOCKA Threads::Threads)
 
-foreach(t test_json test_rec test_wstatus test_ring test_config test_hist test_http test_filter
-    test_stats test_sink test_merge test_cgroup test_pipeline)
+foreach(t test_json test_rec test_wstatus test_ring test_config test_hist test_pset test_http test_filter
+    test_stats test_sink test_merge test_cgroup test_pipeline
+    test_www)
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES LABELS unit TIMEOUT 120)
 endforeach()
