@@ -5,14 +5,13 @@
  * either covered exactly by a slow_client LOST notice (first_seq..last_seq, count, and
  * "matched" equal to the events in that range the filter selects, counted in the --output
  * file, which has every event) or made of events the filter does not select. lifemon keeps
- * --replay-bytes 1M of history for clients that are behind; two ways to fall behind further:
- * (1) the client stops reading for 3 s, longer than lifemon waits for a consumer that makes no
- * progress, then reads again; (2) with --ring-size 64K the client reads, but slowly, so the
- * kernel rings pass lifemon's high-water mark. An unfiltered client reading at full speed
- * beside them is checked the same way, and in (1) must lose nothing and never wait for more
- * than about a second. Uses
- * 127.0.0.1:18114-18115; starts lifemon and bench/forkbomb-lite (argv[2]) and stops only those,
- * by PID. Root only.
+ * --replay-bytes 1M of history for clients that are behind; two ways to fall behind further,
+ * each kept up until lifemon has dropped events for the client: (1) it stops reading (lifemon
+ * waits about 1 s for a consumer that makes no progress), then reads again; (2) with
+ * --ring-size 64K it reads, but slowly, so the kernel rings pass lifemon's high-water mark.
+ * An unfiltered client reading at full speed beside it is checked the same way, and in (1)
+ * must lose nothing and never wait for more than about a second. Uses 127.0.0.1:18114-18115;
+ * starts lifemon and bench/forkbomb-lite (argv[2]) and stops only those, by PID. Root only.
  */
 #include <errno.h>
 #include <signal.h>
@@ -30,17 +29,16 @@
 #define SYNC_MS 30000
 #define STUCK_AT_MS 1000 /* the filtered client reads this long into the storm ... */
 /*
- * ... then not at all for this long: lifemon waits about 1 s for it once its socket buffers
- * (up to 4 MiB on loopback) are full, and the storm's EXITs take some 3 s to fill them
+ * ... then (1) not at all, or (2) slowly, until lifemon has dropped events for it (once its
+ * socket buffers, up to 4 MiB on loopback, are full: some seconds of the storm's EXITs, more
+ * on a slow host or a sanitized lifemon), and DROPPING_MS more; then it reads at full speed
+ * and the storm is stopped AFTER_MS later. The storm is bounded by STORM_S in any case.
  */
-#define STUCK_MS 7000
-#define SLOW_EVERY_MS 50  /* (2): one read per this ... */
-#define SLOW_READ 2048	  /* ... of at most this: 40 KB/s, a twentieth of the storm's EXITs */
-/*
- * (2) lasts this long: the client falls behind by more than the loopback socket buffers (up
- * to 4 MiB) and the 1M history hold, even at half this host's usual storm rate
- */
-#define SLOW_STORM_S 10
+#define DROPPING_MS 1000
+#define AFTER_MS 1500
+#define STORM_S 40
+#define SLOW_EVERY_MS 50 /* (2): one read per this ... */
+#define SLOW_READ 2048	 /* ... of at most this: 40 KB/s, a twentieth of the storm's EXITs */
 #define CLIENT_RCVBUF 8192
 
 static const char *fb;
@@ -233,7 +231,9 @@ static void run(bool stuck)
 	struct lm_it_proto_rec *frecs = NULL;
 	struct loss lx, ly;
 	long long end, flo, fhi, seq;
-	int64_t t0, next_read = 0, y_last, y_silence = 0;
+	int64_t t0, next_read = 0, y_last, y_silence = 0, next_metric = 0, t_dropped = 0;
+	int64_t t_normal = 0;
+	bool stopped = false;
 	char buf[64], who_x[96], who_y[96];
 	size_t nf;
 	long *fidx;
@@ -247,8 +247,7 @@ static void run(bool stuck)
 	LM_IT_ASSERT(!err, "%s: lifemon did not become healthy: %s", name, strerror(-err));
 	x = open_q(port, "type=exit", CLIENT_RCVBUF, stuck ? 0 : SLOW_READ, who_x);
 	y = open_q(port, NULL, 0, 0, who_y);
-	err = lm_it_proto_storm(fb, stuck ? (STUCK_AT_MS + STUCK_MS) / 1000 + 2 : SLOW_STORM_S, 16,
-				100000, &storm);
+	err = lm_it_proto_storm(fb, STORM_S, 16, 100000, &storm);
 	LM_IT_ASSERT(!err, "forkbomb-lite: %s", strerror(-err));
 	t0 = lm_it_now_ms();
 	y_last = t0;
@@ -259,15 +258,28 @@ static void run(bool stuck)
 		err = lm_it_reap(storm, 0, &status);
 		if (err != -ETIMEDOUT)
 			break;
-		LM_IT_ASSERT(now < t0 + 60000, "%s: the storm did not end", name);
-		if (stuck)
-			x_reads = now < t0 + STUCK_AT_MS || now >= t0 + STUCK_AT_MS + STUCK_MS;
+		LM_IT_ASSERT(now < t0 + (STORM_S + 20) * 1000, "%s: the storm did not end", name);
+		/* behind until lifemon drops for x, a little longer, then back to full speed */
+		if (now >= next_metric && !t_normal) {
+			if (!t_dropped && metric(port, "lifemon_ws_dropped_total") > 0)
+				t_dropped = now;
+			if (t_dropped && now >= t_dropped + DROPPING_MS) {
+				t_normal = now;
+				lm_it_proto_set_max_read(x, 0);
+			}
+			next_metric = now + 200;
+		}
+		if (t_normal && now >= t_normal + AFTER_MS && !stopped) {
+			kill(storm, SIGTERM); /* forkbomb-lite stops forking, reaps, exits 0 */
+			stopped = true;
+		}
+		if (t_normal || now < t0 + STUCK_AT_MS)
+			x_reads = true;
 		else
-			x_reads = now >= next_read;
+			x_reads = !stuck && now >= next_read;
 		if (x_reads) {
-			LM_IT_ASSERT(lm_it_proto_pump(x, stuck ? 5 : 1) >= 0, "%s: the stream ended",
-				     who_x);
-			if (!stuck)
+			LM_IT_ASSERT(lm_it_proto_pump(x, 5) >= 0, "%s: the stream ended", who_x);
+			if (!stuck && !t_normal)
 				next_read = now + SLOW_EVERY_MS;
 		}
 		err = lm_it_proto_pump(y, 5);
@@ -279,6 +291,12 @@ static void run(bool stuck)
 		if (now - y_last > y_silence)
 			y_silence = now - y_last;
 	}
+	LM_IT_EXPECT(stopped, "%s: no event was dropped for the %s client in %d s of storm",
+		     name, stuck ? "stuck" : "slow", STORM_S);
+	if (t_dropped)
+		lm_it_note("%s: the first drop %lld ms into the storm, full speed again %lld ms "
+			   "later", who_x, (long long)(t_dropped - t0),
+			   (long long)(t_normal - t_dropped));
 	storm = -1;
 	LM_IT_EXPECT(!err && WIFEXITED(status) && !WEXITSTATUS(status),
 		     "%s: forkbomb-lite ended with %s", name,
@@ -333,8 +351,8 @@ static void run(bool stuck)
 		     "%s: %lld slow_client notice(s), %lld lost, %lld matched: it %s, so events "
 		     "must have been dropped for it, among them ones the filter selects and ones "
 		     "it does not", who_x, lx.notices, lx.lost, lx.matched,
-		     stuck ? "stopped reading for 3 s in the storm"
-			   : "read slowly with 64K kernel rings");
+		     stuck ? "stopped reading in the storm until lifemon dropped for it"
+			   : "read slowly with 64K kernel rings until lifemon dropped for it");
 	LM_IT_EXPECT(lx.filtered > 0, "%s: no filtered-out event outside the losses", who_x);
 	LM_IT_EXPECT(wsd >= (double)lx.lost, "%s: lifemon_ws_dropped_total %.0f < %lld lost",
 		     who_x, wsd, lx.lost);
