@@ -192,7 +192,8 @@ static void lm_ser_resolve(struct lm_ser *s, const struct lm_rec_view *v, struct
 /* Appends `len` bytes of `src` and a NUL to the slot's strings; the caller checked room. */
 static uint32_t lm_ser_put_str(struct lm_txt_slot *slot, const char *src, size_t len)
 {
-	memcpy(slot->str + slot->str_len, src, len);
+	if (len)
+		memcpy(slot->str + slot->str_len, src, len);
 	slot->str[slot->str_len + len] = '\0';
 	slot->str_len += (uint32_t)len + 1;
 	return (uint32_t)len;
