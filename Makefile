@@ -31,12 +31,12 @@ test-asan:
 	cmake --preset asan
 	cmake --build build-asan -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		ctest --test-dir build-asan --output-on-failure -LE 'fuzz|vm|bench'
+		ctest --test-dir build-asan --output-on-failure -LE 'fuzz|vm|bench|long'
 
 test-tsan:
 	cmake --preset tsan
 	cmake --build build-tsan -j$(JOBS)
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build-tsan --output-on-failure -LE 'fuzz|vm|bench'
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build-tsan --output-on-failure -LE 'fuzz|vm|bench|long'
 
 # Only the kernel matrix: Debian 12's kernels booted in qemu with this build's lifemon inside.
 test-vm: deps build

@@ -359,7 +359,6 @@ static void bad_queries(const struct lm_it_proto_hello *h)
 		{"uid=-1", "bad filter: uid: ", true},
 		{"ppid=", "bad filter: ppid: empty value", false},
 		{"since=5x", "bad since: ", true},
-		{"exe=%", "bad filter: bad percent-escape", true},
 		{"type=exec&bogus", "bad filter", true},
 	};
 	char q[8192], want[128];
@@ -399,6 +398,19 @@ static void bad_queries(const struct lm_it_proto_hello *h)
 			     "a closed connection, never an upgrade", strlen(q), status, body);
 		lm_it_note("a query of %zu bytes: %s%d", strlen(q), status ? "status " : "closed, ",
 			   status);
+	}
+	/*
+	 * A malformed percent-escape: libwebsockets refuses it with 403 while it parses the
+	 * request line, before lifemon sees the request (README, Filters on /ws). Never an
+	 * upgrade. (filter.c has its own reason for it, for queries it decodes itself.)
+	 */
+	{
+		int status = 0;
+		char body[512];
+
+		lm_it_proto_raw_upgrade(IT_PORT, "/ws?exe=%", 5000, &status, body, sizeof(body));
+		LM_IT_EXPECT(status == 403, "query \"exe=%%\": status %d, want libwebsockets' 403",
+			     status);
 	}
 	/* since ahead of next_seq, same instance */
 	snprintf(q, sizeof(q), "since=%lld&instance=%s", h->next_seq + 1000000, h->instance);
