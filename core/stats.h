@@ -13,16 +13,13 @@
  * The kernel-ring fill at which consumers stop being waited for. A consumer (a WebSocket
  * client, a sink) that makes progress holds the pipeline back, and the backlog waits in the
  * kernel rings, which is what they are for. Once the fullest ring passes three quarters,
- * waiting longer would soon make the kernel drop events for every consumer, so the slow
- * ones are dropped for instead: a sink, and a WebSocket client that has not been up to date
- * for LM_STATS_STUCK_MS (one that was is keeping up with the stream, only behind in the
- * catch-up burst; it is dropped for only past LM_STATS_CRITICAL_PERMILLE). The quarter left
- * is 1 MiB per CPU at the default --ring-size (about 6,000 records, most of a second of a
- * full storm on one CPU): far more than the few milliseconds a drop takes to free the
- * pipeline.
+ * waiting longer would soon make the kernel drop events for every consumer, so whoever is
+ * behind is dropped for instead. The quarter left is 1 MiB per CPU at the default
+ * --ring-size (about 6,000 records, most of a second of a full storm on one CPU): far more
+ * than the few milliseconds a drop takes to free the pipeline, and room for the catch-up to
+ * begin while the storm goes on.
  */
 #define LM_STATS_HIGH_WATER_PERMILLE 750
-#define LM_STATS_CRITICAL_PERMILLE 900
 /* A consumer that made no progress for this long is not waited for (it may never read). */
 #define LM_STATS_STUCK_MS 1000
 

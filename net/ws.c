@@ -73,7 +73,6 @@ struct lm_ws_client {
 	char *buf;			/* LWS_PRE + a message built for it (HELLO, filtered) */
 	struct lm_pset *procs;		/* exe=/args= filters: processes whose EXEC matched */
 	uint64_t waiting_since_ms;	/* behind, and no message sent since; see lm_ws_is_stuck */
-	uint64_t current_ms;		/* when it was last up to date (nothing left to read) */
 	uint64_t behind_since_ms;	/* first loss not yet caught up from; 0 = keeping up */
 	uint64_t lost;			/* events this client missed, for the close reason */
 	uint32_t rx_frames;		/* data frames the client sent */
@@ -234,27 +233,22 @@ static bool lm_ws_is_stuck(const struct lm_ws *ws, const struct lm_ws_client *c,
 }
 
 /*
- * Whether the oldest chunk may go although some clients have not read it all: always at
- * shutdown; otherwise only if each of them is stuck (lm_ws_is_stuck), or, past the kernel
- * rings' high-water mark, has not been up to date for LM_STATS_STUCK_MS either (a client
- * that was is keeping up with the stream and only behind in a catch-up burst: it is given
- * up only past the critical mark). Waiting holds the slot, so the serializer and then the
- * reader wait, and the backlog stays in the kernel rings.
+ * Whether the oldest chunk may go although some clients have not read it all: at shutdown,
+ * once the kernel rings pass the high-water mark, or if each of them is stuck
+ * (lm_ws_is_stuck). Waiting holds the slot, so the serializer and then the reader wait, and
+ * the backlog stays in the kernel rings.
  */
 static bool lm_ws_may_evict(const struct lm_ws *ws, uint64_t now)
 {
 	uint64_t next = lm_hist_next(ws->hist, lm_hist_tail(ws->hist));
-	uint64_t fill = lm_stats_get(&ws->o.stats->kernel_ring_fill);
 	const struct lm_ws_client *c;
 
-	if (ws->flushing || fill >= LM_STATS_CRITICAL_PERMILLE)
+	if (ws->flushing ||
+	    lm_stats_get(&ws->o.stats->kernel_ring_fill) >= LM_STATS_HIGH_WATER_PERMILLE)
 		return true;
-	for (c = ws->clients; c; c = c->next) {
-		if (c->pos >= next || lm_ws_is_stuck(ws, c, now))
-			continue;
-		if (fill < LM_STATS_HIGH_WATER_PERMILLE || now - c->current_ms < LM_STATS_STUCK_MS)
+	for (c = ws->clients; c; c = c->next)
+		if (c->pos < next && !lm_ws_is_stuck(ws, c, now))
 			return false;
-	}
 	return true;
 }
 
@@ -336,7 +330,7 @@ static void lm_ws_take_published(struct lm_ws *ws)
 		/* a client that was up to date has something to read from now on */
 		for (c = ws->clients; c; c = c->next)
 			if (c->pos >= head)
-				c->waiting_since_ms = c->current_ms = now;
+				c->waiting_since_ms = now;
 		lm_stats_add(&ws->o.stats->ws_published, slot->ev_cnt);
 		lm_ring_idx_push(ws->o.free_ring, ws->held); /* sized for every slot */
 		ws->held = LM_WS_NO_SLOT;
@@ -739,7 +733,7 @@ static int lm_ws_client_add(struct lm_ws *ws, struct lm_ws_client *c, struct lws
 	if (!c->buf || (lm_filter_has_program(&c->filter) && lm_pset_open(&c->procs)))
 		return -1; /* lws closes the connection (CLOSED frees what was made) */
 	lm_ws_client_seek(ws, c);
-	c->waiting_since_ms = c->current_ms = lm_ws_now_ms();
+	c->waiting_since_ms = lm_ws_now_ms();
 	c->wsi = wsi;
 	c->is_ws = true;
 	c->prev = NULL;
@@ -875,10 +869,8 @@ static int lm_ws_write_next(struct lws *wsi, struct lm_ws *ws, struct lm_ws_clie
 			lm_stats_add(&ws->o.stats->ws_replayed, ev + skipped);
 	}
 	c->waiting_since_ms = lm_ws_now_ms();
-	if (c->pos >= head && !c->pending.cnt) {
+	if (c->pos >= head && !c->pending.cnt)
 		c->behind_since_ms = 0; /* caught up */
-		c->current_ms = c->waiting_since_ms;
-	}
 	else
 		lws_callback_on_writable(wsi);
 	/* it moved on: a slot held for room in the history may fit now */
