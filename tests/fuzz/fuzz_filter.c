@@ -165,16 +165,35 @@ static bool ref_value_matches(const char *key, const char *v, size_t vlen,
 }
 
 /* The documented rule over the decoded arguments of an accepted query. */
+/* Whether some argument gives `key`. */
+static bool ref_given(int nargs, const char *key)
+{
+	int i;
+
+	for (i = 0; i < nargs; i++) {
+		const char *eq = memchr(ref_args[i].s, '=', ref_args[i].len);
+
+		if (eq && ref_is(&ref_args[i], (size_t)(eq - ref_args[i].s), key))
+			return true;
+	}
+	return false;
+}
+
 static bool ref_match(int nargs, const struct lm_filter_ev *e)
 {
 	static const char *const keys[] = { "type", "comm",	 "exe",	   "pid",  "ppid",
 					    "uid",  "container", "cgroup", "exit", "args" };
+	/* on anything but an EXEC, exe= and args= stand for the process's EXEC */
+	bool program = e->type != LM_EV_EXEC && (ref_given(nargs, "exe") ||
+						 ref_given(nargs, "args"));
 	size_t k;
 	int i;
 
 	for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
 		bool given = false, any = false;
 
+		if (program && (!strcmp(keys[k], "exe") || !strcmp(keys[k], "args")))
+			continue;
 		for (i = 0; i < nargs; i++) {
 			const struct ref_arg *a = &ref_args[i];
 			const char *eq = memchr(a->s, '=', a->len), *v, *end;
@@ -195,7 +214,7 @@ static bool ref_match(int nargs, const struct lm_filter_ev *e)
 		if (given && !any)
 			return false;
 	}
-	return true;
+	return program ? e->program_matched : true;
 }
 
 /* --- the properties --- */
@@ -341,6 +360,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ev[0].container = fld[3];
 	ev[0].args = fld[4];
 	ev[0].args_len = fld[4] ? (uint32_t)flen[4] : 0;
+	ev[0].program_matched = sel & 64;
 	ev[1] = (struct lm_filter_ev){ .type = LM_EV_EXEC,
 				       .pid = 100,
 				       .ppid = 1,
@@ -351,7 +371,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				       .args = "-c ls -la /tmp",
 				       .args_len = 14 };
 	ev[2] = (struct lm_filter_ev){
-		.type = LM_EV_EXIT, .nonzero_exit = true, .pid = 100, .ppid = 1, .comm = "bash"
+		.type = LM_EV_EXIT, .nonzero_exit = true, .pid = 100, .ppid = 1, .comm = "bash",
+		.program_matched = true
 	};
 	ev[3] = (struct lm_filter_ev){ .type = LM_EV_OOM, .pid = 7, .uid = 1000, .comm = "" };
 	for (i = 0; i < 4; i++)
