@@ -19,6 +19,7 @@ struct lm_hist {
 	uint64_t text_budget;
 	uint64_t text_bytes;	/* JSON text held */
 	uint64_t next_seq;	/* seq after the newest chunk's last */
+	uint64_t newest;	/* position of the newest chunk */
 	uint32_t headroom;
 	uint32_t len;		/* chunks held */
 };
@@ -104,6 +105,7 @@ int lm_hist_append(struct lm_hist *h, const struct lm_txt_slot *slot)
 		off = 0;
 	}
 	c = (struct lm_hist_chunk *)(h->mem + off);
+	h->newest = h->head;
 	c->ent_len = (uint32_t)need;
 	c->line_cnt = slot->line_cnt;
 	c->text_len = slot->len;
@@ -150,6 +152,11 @@ bool lm_hist_evict(struct lm_hist *h)
 	if (!h->len)
 		h->tail = h->head;
 	return true;
+}
+
+uint64_t lm_hist_newest(const struct lm_hist *h)
+{
+	return h->len ? h->newest : h->head;
 }
 
 uint64_t lm_hist_tail(const struct lm_hist *h)

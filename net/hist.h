@@ -80,6 +80,13 @@ uint64_t lm_hist_head(const struct lm_hist *h);
 /* The chunk at `pos` (a position a chunk started at), or NULL at head or before tail. */
 const struct lm_hist_chunk *lm_hist_at(const struct lm_hist *h, uint64_t pos);
 
+/*
+ * The newest chunk's position (head when empty). A reader that was at head before an
+ * append must move here: the chunk may have been put at the ring's start, after a skip
+ * marker left at the old head.
+ */
+uint64_t lm_hist_newest(const struct lm_hist *h);
+
 /* The position after the chunk at `pos` (head after the newest). */
 uint64_t lm_hist_next(const struct lm_hist *h, uint64_t pos);
 

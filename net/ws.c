@@ -74,6 +74,7 @@ struct lm_ws_client {
 	struct lm_pset *procs;		/* exe=/args= filters: processes whose EXEC matched */
 	uint64_t waiting_since_ms;	/* behind, and no message sent since; see lm_ws_is_stuck */
 	uint64_t behind_since_ms;	/* first loss not yet caught up from; 0 = keeping up */
+	uint64_t last_loss_ms;		/* its latest loss */
 	uint64_t lost;			/* events this client missed, for the close reason */
 	uint32_t rx_frames;		/* data frames the client sent */
 	uint32_t rx_bytes;		/* bytes of the message being received */
@@ -292,6 +293,7 @@ static void lm_ws_evict_oldest(struct lm_ws *ws, uint64_t now)
 		lm_stats_add(&ws->o.stats->ws_dropped, loss.cnt);
 		if (!c->behind_since_ms)
 			c->behind_since_ms = now;
+		c->last_loss_ms = now;
 	}
 	lm_hist_evict(ws->hist);
 }
@@ -327,10 +329,17 @@ static void lm_ws_take_published(struct lm_ws *ws)
 		head = lm_hist_head(ws->hist);
 		/* sized at open for the largest slot: cannot fail */
 		lm_hist_append(ws->hist, slot);
-		/* a client that was up to date has something to read from now on */
-		for (c = ws->clients; c; c = c->next)
-			if (c->pos >= head)
-				c->waiting_since_ms = now;
+		/*
+		 * A client that was up to date reads the new chunk next (which may sit after a
+		 * skip marker at the old head), and has something to read from now on.
+		 */
+		for (c = ws->clients; c; c = c->next) {
+			if (c->pos < head)
+				continue;
+			c->pos = lm_hist_newest(ws->hist);
+			c->line = 0;
+			c->waiting_since_ms = now;
+		}
 		lm_stats_add(&ws->o.stats->ws_published, slot->ev_cnt);
 		lm_ring_idx_push(ws->o.free_ring, ws->held); /* sized for every slot */
 		ws->held = LM_WS_NO_SLOT;
@@ -879,7 +888,11 @@ static int lm_ws_write_next(struct lws *wsi, struct lm_ws *ws, struct lm_ws_clie
 	return 0;
 }
 
-/* Every 500 ms: close clients that lost events and have not caught up for slow_ms. */
+/*
+ * Every 500 ms: close clients that lost events slow_ms ago, have not caught up since, and
+ * still fail: stuck (lm_ws_is_stuck) or losing again within the last second. A client that
+ * lost events in a burst and now reads its way through the history is left alone.
+ */
 static void lm_ws_check_slow(lws_sorted_usec_list_t *sul)
 {
 	struct lm_ws *ws = lws_container_of(sul, struct lm_ws, sul);
@@ -890,7 +903,8 @@ static void lm_ws_check_slow(lws_sorted_usec_list_t *sul)
 		char reason[96];
 		int n;
 
-		if (c->closing || !c->behind_since_ms || now - c->behind_since_ms < ws->o.slow_ms)
+		if (c->closing || !c->behind_since_ms || now - c->behind_since_ms < ws->o.slow_ms ||
+		    (!lm_ws_is_stuck(ws, c, now) && now - c->last_loss_ms >= LM_STATS_STUCK_MS))
 			continue;
 		n = snprintf(reason, sizeof(reason), "too slow: %llu events missed",
 			     (unsigned long long)c->lost);
