@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -149,6 +150,40 @@ static void test_hist_wraps_with_skip_markers(void **state)
 	lm_hist_close(h);
 }
 
+/*
+ * A reader at head before an append reads the new chunk at lm_hist_newest, which differs
+ * from the old head when the chunk went to the ring's start after a skip marker.
+ */
+static void test_hist_newest_follows_a_skip_marker(void **state)
+{
+	struct lm_hist *h;
+	struct fake f;
+	uint64_t head, seq = 1;
+	bool wrapped = false;
+	int i;
+
+	(void)state;
+	assert_int_equal(lm_hist_open(16384, 1 << 20, HEADROOM, &h), 0);
+	assert_int_equal(lm_hist_newest(h), lm_hist_head(h));
+	for (i = 0; i < 200; i++) {
+		fake_slot(&f, seq, 3, 300);
+		while (!lm_hist_has_room(h, &f.s))
+			assert_true(lm_hist_evict(h));
+		head = lm_hist_head(h);
+		assert_int_equal(lm_hist_append(h, &f.s), 0);
+		assert_int_equal(lm_hist_at(h, lm_hist_newest(h))->first_seq, seq);
+		if (lm_hist_newest(h) != head) {
+			/* the old head holds the skip marker; the chunk is at the ring's start */
+			wrapped = true;
+			assert_int_equal(lm_hist_newest(h) % 16384, 0);
+			assert_true(lm_hist_newest(h) > head);
+		}
+		seq += 3;
+	}
+	assert_true(wrapped);
+	lm_hist_close(h);
+}
+
 static void test_hist_text_budget_limits_what_is_kept(void **state)
 {
 	struct lm_hist *h;
@@ -235,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_hist_open_rejects_bad_sizes),
 		cmocka_unit_test(test_hist_append_reads_back_in_order),
 		cmocka_unit_test(test_hist_wraps_with_skip_markers),
+		cmocka_unit_test(test_hist_newest_follows_a_skip_marker),
 		cmocka_unit_test(test_hist_text_budget_limits_what_is_kept),
 		cmocka_unit_test(test_hist_refuses_what_never_fits),
 		cmocka_unit_test(test_hist_seek_finds_first_line_at_or_after),
