@@ -64,7 +64,8 @@ bool lm_pset_del(struct lm_pset *s, uint32_t pid, uint64_t start_ns)
 	if (!s->slot[i].used)
 		return false;
 	/* backward shift: move later keys of the run into the hole when their home allows */
-	for (j = (i + 1) & (LM_PSET_SLOTS - 1); s->slot[j].used; j = (j + 1) & (LM_PSET_SLOTS - 1)) {
+	for (j = (i + 1) & (LM_PSET_SLOTS - 1); s->slot[j].used;
+	     j = (j + 1) & (LM_PSET_SLOTS - 1)) {
 		home = lm_pset_hash(s->slot[j].pid, s->slot[j].start_ns);
 		/* j's home is cyclically outside (i, j]: it may move to i */
 		if (((j - home) & (LM_PSET_SLOTS - 1)) >= ((j - i) & (LM_PSET_SLOTS - 1))) {

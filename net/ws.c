@@ -455,7 +455,8 @@ static int lm_ws_parse_query(struct lws *wsi, struct lm_ws *ws, struct lm_filter
 				 LM_FILTER_MAX_QUERY_BYTES);
 			return -EINVAL;
 		}
-		if (lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i) != len) {
+		if (lws_hdr_copy_fragment(wsi, arg, sizeof(arg), WSI_TOKEN_HTTP_URI_ARGS, i) !=
+		    len) {
 			snprintf(why, why_cap, "bad filter: unreadable argument %d", i + 1);
 			return -EINVAL;
 		}
@@ -512,8 +513,8 @@ static int lm_ws_on_http(struct lws *wsi, struct lm_ws *ws, const char *path)
 		return lm_ws_respond(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain",
 				     "starting\n", 9);
 	case LM_HTTP_METRICS:
-		n = ws->o.metrics(ws->o.metrics_ctx, lm_hist_text_bytes(ws->hist), ws->o.replay_bytes,
-				  body, cap);
+		n = ws->o.metrics(ws->o.metrics_ctx, lm_hist_text_bytes(ws->hist),
+				  ws->o.replay_bytes, body, cap);
 		if (n < 0)
 			return lm_ws_respond(wsi, HTTP_STATUS_INTERNAL_SERVER_ERROR, "text/plain",
 					     "metrics too large\n", 18);
@@ -611,8 +612,8 @@ static int lm_ws_refuse_query(struct lws *wsi, struct lm_ws *ws, const char *why
 
 /*
  * Decides an upgrade: only with this server's Host, GET /ws, the token, from an allowed
- * Origin, as a well-formed handshake, with a good query, below --max-clients. There is one protocol, so this
- * holds whatever subprotocol the client names. 0 accepts.
+ * Origin, as a well-formed handshake, with a good query, below --max-clients. There is one
+ * protocol, so this holds whatever subprotocol the client names. 0 accepts.
  */
 static int lm_ws_filter_upgrade(struct lws *wsi, struct lm_ws *ws, struct lm_filter *f)
 {

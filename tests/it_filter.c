@@ -6,9 +6,10 @@
  * Every client must start with a HELLO naming the file's instance, receive exactly the events
  * of the file that its filter matches from its HELLO's next_seq on (all of the host's, checked
  * with the model in tests/it_proto.c, where exe= and args= also pass the EXIT of a process
- * whose EXEC they passed) and, of this test's processes, exactly the ones listed for it here. Every bad query form must get HTTP 400 with its reason before any upgrade.
- * Uses 127.0.0.1:18110; creates cgroups under lm-it-filter-<pid> in the cgroup2 hierarchy (one
- * named like a docker scope) and removes them. Root only.
+ * whose EXEC they passed) and, of this test's processes, exactly the ones listed for it here. Every
+ * bad query form must get HTTP 400 with its reason before any upgrade. Uses 127.0.0.1:18110;
+ * creates cgroups under lm-it-filter-<pid> in the cgroup2 hierarchy (one named like a docker scope)
+ * and removes them. Root only.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -35,8 +36,8 @@ extern char **environ;
 static char tdir[128];	   /* our temp dir */
 static char out_path[160]; /* lifemon --output */
 static char base[48];	   /* marker prefix, "lmfl-<pid>" */
-static char cg2_mnt[1024];  /* cgroup2 mount, "" if none */
-static char cg_top[1100];   /* <cg2_mnt>/lm-it-filter-<pid>, "" until made */
+static char cg2_mnt[1024]; /* cgroup2 mount, "" if none */
+static char cg_top[1100];  /* <cg2_mnt>/lm-it-filter-<pid>, "" until made */
 static char cg_docker[1300], cg_plain[1300];
 static char docker_hex[65];
 static struct lm_it_proc *lm;
@@ -44,14 +45,33 @@ static struct lm_it_proc *lm;
 /* --- workload processes --- */
 
 enum {
-	W_PLAIN, W_COMM, W_EXE, W_PID, W_PPID_PARENT, W_PPID_C1, W_PPID_C2, W_UID, W_CONTAINER,
-	W_CGROUP, W_FALSE, W_SIGNAL, W_ARGS, W_ARGS_NEG1, W_ARGS_NEG2, W_OR1, W_OR2, W_OR3,
-	W_REP1, W_REP2, W_REP3, W_N
+	W_PLAIN,
+	W_COMM,
+	W_EXE,
+	W_PID,
+	W_PPID_PARENT,
+	W_PPID_C1,
+	W_PPID_C2,
+	W_UID,
+	W_CONTAINER,
+	W_CGROUP,
+	W_FALSE,
+	W_SIGNAL,
+	W_ARGS,
+	W_ARGS_NEG1,
+	W_ARGS_NEG2,
+	W_OR1,
+	W_OR2,
+	W_OR3,
+	W_REP1,
+	W_REP2,
+	W_REP3,
+	W_N
 };
 
 struct wproc {
 	const char *name;
-	char path[256];	 /* exec'd program; "" for a child that only forks or raises */
+	char path[256]; /* exec'd program; "" for a child that only forks or raises */
 	char arg1[160], arg2[160];
 	char marker[160]; /* an argument only this process has ("" : none) */
 	pid_t pid;
@@ -91,7 +111,7 @@ static int child_main(void *arg)
 			pid_t p = fork();
 
 			if (p == 0) {
-				char *av[] = {W[i].path, W[i].arg1, NULL};
+				char *av[] = { W[i].path, W[i].arg1, NULL };
 
 				execve(W[i].path, av, environ);
 				_exit(127);
@@ -330,8 +350,9 @@ static void check_bad(const char *query, const char *want, bool prefix)
 	    (prefix ? strncmp(body, want, strlen(want)) : strcmp(body, want))) {
 		lm_it_fail("query \"%.120s%s\": %s, status %d, body \"%.200s\"; want 400 with %s "
 			   "\"%s\" before any upgrade",
-			   query, strlen(query) > 120 ? "..." : "", err ? strerror(-err) : "answered",
-			   status, body, prefix ? "a body starting" : "the body", want);
+			   query, strlen(query) > 120 ? "..." : "",
+			   err ? strerror(-err) : "answered", status, body,
+			   prefix ? "a body starting" : "the body", want);
 		return;
 	}
 }
@@ -339,27 +360,27 @@ static void check_bad(const char *query, const char *want, bool prefix)
 static void bad_queries(const struct lm_it_proto_hello *h)
 {
 	static const struct bad cases[] = {
-		{"foo=1", "bad filter: unknown key 'foo'", false},
-		{"type=exec&foo=1", "bad filter: unknown key 'foo'", false},
-		{"pid=12x", "bad filter: pid: '12x' is not a number", false},
-		{"type=fork", "bad filter: type: 'fork' is not exec, exit or oom_kill", false},
-		{"exit=zero", "bad filter: exit: only exit=nonzero", false},
-		{"container=xyz", "bad filter: container: 'xyz' is not hex", false},
-		{"comm=", "bad filter: comm: empty value", false},
-		{"comm=a,,b", "bad filter: comm: empty value", false},
-		{"comm=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", "bad filter: comm: more than 16 values",
-		 false},
-		{"comm=a&comm=b&comm=c&comm=d&comm=e&comm=f&comm=g&comm=h&comm=i&comm=j&comm=k&"
-		 "comm=l&comm=m&comm=n&comm=o&comm=p&comm=q",
-		 "bad filter: comm: more than 16 values", false},
-		{"since=0", "bad since: '0' is not a seq (1 or more)", false},
-		{"instance=xyz", "bad instance: must be 16 hex digits", false},
-		{"instance=0123456789ABCDEG", "bad instance: must be 16 hex digits", false},
-		{"pid=4294967296", "bad filter: pid: ", true},
-		{"uid=-1", "bad filter: uid: ", true},
-		{"ppid=", "bad filter: ppid: empty value", false},
-		{"since=5x", "bad since: ", true},
-		{"type=exec&bogus", "bad filter", true},
+		{ "foo=1", "bad filter: unknown key 'foo'", false },
+		{ "type=exec&foo=1", "bad filter: unknown key 'foo'", false },
+		{ "pid=12x", "bad filter: pid: '12x' is not a number", false },
+		{ "type=fork", "bad filter: type: 'fork' is not exec, exit or oom_kill", false },
+		{ "exit=zero", "bad filter: exit: only exit=nonzero", false },
+		{ "container=xyz", "bad filter: container: 'xyz' is not hex", false },
+		{ "comm=", "bad filter: comm: empty value", false },
+		{ "comm=a,,b", "bad filter: comm: empty value", false },
+		{ "comm=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", "bad filter: comm: more than 16 values",
+		  false },
+		{ "comm=a&comm=b&comm=c&comm=d&comm=e&comm=f&comm=g&comm=h&comm=i&comm=j&comm=k&"
+		  "comm=l&comm=m&comm=n&comm=o&comm=p&comm=q",
+		  "bad filter: comm: more than 16 values", false },
+		{ "since=0", "bad since: '0' is not a seq (1 or more)", false },
+		{ "instance=xyz", "bad instance: must be 16 hex digits", false },
+		{ "instance=0123456789ABCDEG", "bad instance: must be 16 hex digits", false },
+		{ "pid=4294967296", "bad filter: pid: ", true },
+		{ "uid=-1", "bad filter: uid: ", true },
+		{ "ppid=", "bad filter: ppid: empty value", false },
+		{ "since=5x", "bad since: ", true },
+		{ "type=exec&bogus", "bad filter", true },
 	};
 	char q[8192], want[128];
 	size_t i;
@@ -393,9 +414,11 @@ static void bad_queries(const struct lm_it_proto_hello *h)
 
 		snprintf(target, sizeof(target), "/ws?%s", q);
 		lm_it_proto_raw_upgrade(IT_PORT, target, 5000, &status, body, sizeof(body));
-		LM_IT_EXPECT(status == 0 || (status >= 400 && status < 500),
-			     "a query of %zu bytes (over 4096): status %d \"%.100s\", want a 4xx or "
-			     "a closed connection, never an upgrade", strlen(q), status, body);
+		LM_IT_EXPECT(
+			status == 0 || (status >= 400 && status < 500),
+			"a query of %zu bytes (over 4096): status %d \"%.100s\", want a 4xx or "
+			"a closed connection, never an upgrade",
+			strlen(q), status, body);
 		lm_it_note("a query of %zu bytes: %s%d", strlen(q), status ? "status " : "closed, ",
 			   status);
 	}
@@ -427,12 +450,13 @@ static void bad_queries(const struct lm_it_proto_hello *h)
 				     sscanf(body + strlen(want), "%lld", &n) == 1 &&
 				     n >= h->next_seq && n < h->next_seq + 1000000,
 			     "%s: status %d \"%s\", want 400 \"bad since: ahead of next_seq N\" "
-			     "with N from %lld on", q, status, body, h->next_seq);
+			     "with N from %lld on",
+			     q, status, body, h->next_seq);
 	}
 	/* accepted: upper-case type, a 256-byte value, 16 values, an encoded glob */
 	{
-		static const char *const good[] = {"type=EXEC,Exit,OOM_KILL", "exit=nonzero",
-						   "comm=%2A", "since=1", "container=ABCdef"};
+		static const char *const good[] = { "type=EXEC,Exit,OOM_KILL", "exit=nonzero",
+						    "comm=%2A", "since=1", "container=ABCdef" };
 		char target[8300];
 		int status;
 
@@ -463,9 +487,12 @@ static const char *rec_str(const struct lm_it_proto_rec *r)
 {
 	static char buf[400];
 
-	snprintf(buf, sizeof(buf), "seq %lld %s pid %d ppid %d uid %lld comm %s exe %s args \"%.80s\"",
-		 r->seq, r->type == 'E' ? "EXEC" : r->type == 'X' ? "EXIT" : "OOM_KILL", r->pid,
-		 r->ppid, r->uid, r->comm ? r->comm : "-", r->exe ? r->exe : "-",
+	snprintf(buf, sizeof(buf),
+		 "seq %lld %s pid %d ppid %d uid %lld comm %s exe %s args \"%.80s\"", r->seq,
+		 r->type == 'E'	  ? "EXEC"
+		 : r->type == 'X' ? "EXIT"
+				  : "OOM_KILL",
+		 r->pid, r->ppid, r->uid, r->comm ? r->comm : "-", r->exe ? r->exe : "-",
 		 r->args ? r->args : "-");
 	return buf;
 }
@@ -513,7 +540,7 @@ static void check_client(struct client *c, const struct lm_it_proto_rec *frecs, 
 	int64_t deadline = lm_it_now_ms() + SYNC_MS;
 	long long hi = 0, seq, prev = 0;
 	unsigned int before = lm_it_failures(), bad = 0;
-	int got[W_N] = {0}, i;
+	int got[W_N] = { 0 }, i;
 	bool *sel;
 	size_t n, k;
 	char who[1100];
@@ -542,7 +569,8 @@ static void check_client(struct client *c, const struct lm_it_proto_rec *frecs, 
 				diff += qa[seq - flo] != qb[seq - flo];
 			LM_IT_EXPECT(!diff && (c->query[0] || !h->filter[0]),
 				     "%s: HELLO filter \"%s\" selects other events than the query "
-				     "(%lld of the file's differ)", who, h->filter, diff);
+				     "(%lld of the file's differ)",
+				     who, h->filter, diff);
 		}
 		free(qa);
 		free(qb);
@@ -566,7 +594,8 @@ static void check_client(struct client *c, const struct lm_it_proto_rec *frecs, 
 
 		if (r->kind != 'E') {
 			lm_it_fail("%s: a LOST notice although nothing may be lost (reason %c, "
-				   "seqs %lld..%lld)", who, r->reason, r->first_seq, r->last_seq);
+				   "seqs %lld..%lld)",
+				   who, r->reason, r->first_seq, r->last_seq);
 			continue;
 		}
 		if (r->seq <= prev) {
@@ -614,11 +643,11 @@ static void check_client(struct client *c, const struct lm_it_proto_rec *frecs, 
 		for (k2 = 0; k2 < c->nwant; k2++)
 			if (c->want[k2].w == i)
 				want = c->want[k2].mask;
-		LM_IT_EXPECT(got[i] == want,
-			     "%s: %s (pid %d): got %s%s%s, want %s%s%s", who, W[i].name, W[i].pid,
-			     got[i] & EX ? "EXEC " : "", got[i] & XT ? "EXIT" : "",
-			     got[i] ? "" : "nothing", want & EX ? "EXEC " : "",
-			     want & XT ? "EXIT" : "", want ? "" : "nothing");
+		LM_IT_EXPECT(got[i] == want, "%s: %s (pid %d): got %s%s%s, want %s%s%s", who,
+			     W[i].name, W[i].pid, got[i] & EX ? "EXEC " : "",
+			     got[i] & XT ? "EXIT" : "", got[i] ? "" : "nothing",
+			     want & EX ? "EXEC " : "", want & XT ? "EXIT" : "",
+			     want ? "" : "nothing");
 	}
 	if (lm_it_failures() == before)
 		lm_it_note("%s: HELLO next_seq %lld, %zu events up to seq %lld, as the file says",
@@ -672,10 +701,16 @@ static void setup_workload(void)
 	w_set(W_ARGS_NEG2, "/bin/true B", "/bin/true", b, NULL);
 	for (i = 0; i < 3; i++) {
 		snprintf(a, sizeof(a), "%s-or%d", base, i + 1);
-		w_set(W_OR1 + i, i == 0 ? "or child 1" : i == 1 ? "or child 2" : "or child 3",
+		w_set(W_OR1 + i,
+		      i == 0   ? "or child 1"
+		      : i == 1 ? "or child 2"
+			       : "or child 3",
 		      "/bin/true", a, NULL);
 		snprintf(a, sizeof(a), "%s-rep%d", base, i + 1);
-		w_set(W_REP1 + i, i == 0 ? "rep child 1" : i == 1 ? "rep child 2" : "rep child 3",
+		w_set(W_REP1 + i,
+		      i == 0   ? "rep child 1"
+		      : i == 1 ? "rep child 2"
+			       : "rep child 3",
 		      "/bin/true", a, NULL);
 	}
 	for (i = 0; i < W_N; i++)
@@ -754,8 +789,9 @@ static void setup_clients(void)
 	c_want(c, W_UID, EX);
 
 	for (i = 0; i < nclients; i++) {
-		struct lm_it_proto_opts o = {.port = IT_PORT, .query = C[i].query,
-					     .keep_fields = true};
+		struct lm_it_proto_opts o = { .port = IT_PORT,
+					      .query = C[i].query,
+					      .keep_fields = true };
 		int status = 0, err;
 
 		err = lm_it_proto_filter_parse(C[i].query, &C[i].f);
@@ -794,7 +830,7 @@ static void clients_cleanup(void *arg)
 /* Runs /bin/true <base>-end; returns once `all` has its EXIT. */
 static void sync_end(void)
 {
-	char a[160], *argv[] = {"/bin/true", a, NULL};
+	char a[160], *argv[] = { "/bin/true", a, NULL };
 	int64_t deadline = lm_it_now_ms() + SYNC_MS;
 	const struct lm_it_proto_rec *recs;
 	size_t n, k = 0;
@@ -819,8 +855,8 @@ static void sync_end(void)
 
 int main(int argc, char **argv)
 {
-	const char *extra[] = {"--output", out_path, NULL};
-	struct lm_it_proto_opts o = {.port = IT_PORT, .keep_fields = true};
+	const char *extra[] = { "--output", out_path, NULL };
+	struct lm_it_proto_opts o = { .port = IT_PORT, .keep_fields = true };
 	struct lm_it_proto_rec *frecs = NULL;
 	const struct lm_it_proto_hello *h;
 	char buf[64], instance[17] = "";
@@ -847,8 +883,7 @@ int main(int argc, char **argv)
 		LM_IT_ASSERT(mkdir(cg_top, 0755) == 0, "mkdir %s: %s", cg_top, strerror(errno));
 		LM_IT_ASSERT(mkdir(cg_docker, 0755) == 0, "mkdir %s: %s", cg_docker,
 			     strerror(errno));
-		LM_IT_ASSERT(mkdir(cg_plain, 0755) == 0, "mkdir %s: %s", cg_plain,
-			     strerror(errno));
+		LM_IT_ASSERT(mkdir(cg_plain, 0755) == 0, "mkdir %s: %s", cg_plain, strerror(errno));
 	} else {
 		if (getenv("CI") && !strcmp(getenv("CI"), "true"))
 			lm_it_fail("the container and cgroup filters need a cgroup2 mount");
@@ -913,14 +948,15 @@ int main(int argc, char **argv)
 	for (i = 0; i < nf; i++)
 		for (k = W_PPID_C1; k <= W_PPID_C2; k++)
 			if (frecs[i].kind == 'E' && frecs[i].type == 'E' && frecs[i].args &&
-			    strstr(frecs[i].args, W[k].arg1) && frecs[i].ppid == W[W_PPID_PARENT].pid)
+			    strstr(frecs[i].args, W[k].arg1) &&
+			    frecs[i].ppid == W[W_PPID_PARENT].pid)
 				W[k].pid = frecs[i].pid;
 	LM_IT_EXPECT(W[W_PPID_C1].pid > 0 && W[W_PPID_C2].pid > 0,
 		     "file: the ppid parent's children are missing");
 
 	/* the unfiltered client: every seq of the file from its HELLO on */
 	{
-		struct client c0 = {.s = all};
+		struct client c0 = { .s = all };
 
 		snprintf(c0.query, sizeof(c0.query), "%s", "");
 		err = lm_it_proto_filter_parse("", &c0.f);

@@ -108,9 +108,10 @@ static void check_gaps(const char *who, struct lm_it_proto *s, const char *query
 		upto = r[k].kind == 'E' ? r[k].seq : r[k].first_seq;
 		if (upto < nx) {
 			if (bad++ < 5)
-				lm_it_fail("%s: %s at seq %lld, but seq %lld was next (a duplicate or "
-					   "overlap)", who, r[k].kind == 'E' ? "event" : "LOST notice",
-					   upto, nx);
+				lm_it_fail(
+					"%s: %s at seq %lld, but seq %lld was next (a duplicate or "
+					"overlap)",
+					who, r[k].kind == 'E' ? "event" : "LOST notice", upto, nx);
 			continue;
 		}
 		/* the gap before it: events the filter does not select */
@@ -124,11 +125,13 @@ static void check_gaps(const char *who, struct lm_it_proto *s, const char *query
 			}
 			if (sel[seq - from]) {
 				if (bad++ < 5)
-					lm_it_fail("%s: seq %lld (%c pid %d) matches the filter but was "
-						   "neither sent nor announced lost (gap %lld..%lld "
-						   "before %s %lld)", who, seq, frecs[j].type,
-						   frecs[j].pid, nx, upto - 1,
-						   r[k].kind == 'E' ? "seq" : "LOST from", upto);
+					lm_it_fail(
+						"%s: seq %lld (%c pid %d) matches the filter but "
+						"was "
+						"neither sent nor announced lost (gap %lld..%lld "
+						"before %s %lld)",
+						who, seq, frecs[j].type, frecs[j].pid, nx, upto - 1,
+						r[k].kind == 'E' ? "seq" : "LOST from", upto);
 			} else {
 				l->filtered++;
 			}
@@ -136,10 +139,14 @@ static void check_gaps(const char *who, struct lm_it_proto *s, const char *query
 		if (r[k].kind == 'E') {
 			long j = r[k].seq <= fhi ? fidx[r[k].seq - flo] : -1;
 
-			if (j >= 0 && (frecs[j].type != r[k].type || frecs[j].pid != r[k].pid ||
-				       !sel[r[k].seq - from]) && bad++ < 5)
-				lm_it_fail("%s: seq %lld (%c pid %d) is not the file's event or does "
-					   "not match the filter", who, r[k].seq, r[k].type, r[k].pid);
+			if (j >= 0 &&
+			    (frecs[j].type != r[k].type || frecs[j].pid != r[k].pid ||
+			     !sel[r[k].seq - from]) &&
+			    bad++ < 5)
+				lm_it_fail(
+					"%s: seq %lld (%c pid %d) is not the file's event or does "
+					"not match the filter",
+					who, r[k].seq, r[k].type, r[k].pid);
 			nx = r[k].seq + 1;
 			continue;
 		}
@@ -154,9 +161,11 @@ static void check_gaps(const char *who, struct lm_it_proto *s, const char *query
 					m++;
 			}
 			if (r[k].matched != m && bad++ < 5)
-				lm_it_fail("%s: LOST slow_client %lld..%lld (count %lld): matched %lld, "
-					   "the file has %lld events the filter selects there", who,
-					   r[k].first_seq, r[k].last_seq, r[k].count, r[k].matched, m);
+				lm_it_fail("%s: LOST slow_client %lld..%lld (count %lld): matched "
+					   "%lld, "
+					   "the file has %lld events the filter selects there",
+					   who, r[k].first_seq, r[k].last_seq, r[k].count,
+					   r[k].matched, m);
 			l->notices++;
 			l->lost += r[k].count;
 			l->matched += m;
@@ -172,8 +181,9 @@ static void check_gaps(const char *who, struct lm_it_proto *s, const char *query
 static struct lm_it_proto *open_q(uint16_t port, const char *query, int rcvbuf, size_t max_read,
 				  const char *who)
 {
-	struct lm_it_proto_opts o = {.port = port, .query = query, .rcvbuf = rcvbuf,
-				     .max_read = max_read};
+	struct lm_it_proto_opts o = {
+		.port = port, .query = query, .rcvbuf = rcvbuf, .max_read = max_read
+	};
 	int64_t deadline = lm_it_now_ms() + 5000;
 	struct lm_it_proto *s = NULL;
 	int err, status = 0;
@@ -221,10 +231,12 @@ static double metric(uint16_t port, const char *series)
 static void run(bool stuck)
 {
 	/* 1M of history: a client behind by more is no longer served from it */
-	const char *extra_stuck[] = {"--output", out_path, "--ws-slow-ms", "30000",
-				     "--replay-bytes", "1M", NULL};
-	const char *extra_ring[] = {"--output", out_path, "--ws-slow-ms", "30000", "--ring-size",
-				    "64K", "--replay-bytes", "1M", NULL};
+	const char *extra_stuck[] = { "--output", out_path,	    "--ws-slow-ms",
+				      "30000",	  "--replay-bytes", "1M",
+				      NULL };
+	const char *extra_ring[] = { "--output",       out_path,      "--ws-slow-ms",
+				     "30000",	       "--ring-size", "64K",
+				     "--replay-bytes", "1M",	      NULL };
 	const char *name = stuck ? "stuck client" : "slow client, 64K rings";
 	uint16_t port = stuck ? PORT_STUCK : PORT_RING;
 	struct lm_it_proto *x, *y;
@@ -291,12 +303,12 @@ static void run(bool stuck)
 		if (now - y_last > y_silence)
 			y_silence = now - y_last;
 	}
-	LM_IT_EXPECT(stopped, "%s: no event was dropped for the %s client in %d s of storm",
-		     name, stuck ? "stuck" : "slow", STORM_S);
+	LM_IT_EXPECT(stopped, "%s: no event was dropped for the %s client in %d s of storm", name,
+		     stuck ? "stuck" : "slow", STORM_S);
 	if (t_dropped)
 		lm_it_note("%s: the first drop %lld ms into the storm, full speed again %lld ms "
-			   "later", who_x, (long long)(t_dropped - t0),
-			   (long long)(t_normal - t_dropped));
+			   "later",
+			   who_x, (long long)(t_dropped - t0), (long long)(t_normal - t_dropped));
 	storm = -1;
 	LM_IT_EXPECT(!err && WIFEXITED(status) && !WEXITSTATUS(status),
 		     "%s: forkbomb-lite ended with %s", name,
@@ -342,26 +354,30 @@ static void run(bool stuck)
 	check_gaps(who_x, x, "type=exit", end, frecs, fidx, flo, fhi, &lx);
 	check_gaps(who_y, y, "", end, frecs, fidx, flo, fhi, &ly);
 	lm_it_note("%s: seqs %lld..%lld: %lld filtered out, %lld notice(s) for %lld lost of which "
-		   "%lld matched; %lld kernel notice(s); lifemon_ws_dropped_total %.0f", who_x,
-		   lm_it_proto_hello(x)->next_seq, end, lx.filtered, lx.notices, lx.lost,
+		   "%lld matched; %lld kernel notice(s); lifemon_ws_dropped_total %.0f",
+		   who_x, lm_it_proto_hello(x)->next_seq, end, lx.filtered, lx.notices, lx.lost,
 		   lx.matched, lx.kernel_notices, wsd);
 	lm_it_note("%s: seqs %lld..%lld: %zu events, %lld notice(s) for %lld lost", who_y,
 		   lm_it_proto_hello(y)->next_seq, end, lm_it_proto_events(y), ly.notices, ly.lost);
 	LM_IT_EXPECT(lx.notices > 0 && lx.matched > 0 && lx.lost > lx.matched,
 		     "%s: %lld slow_client notice(s), %lld lost, %lld matched: it %s, so events "
 		     "must have been dropped for it, among them ones the filter selects and ones "
-		     "it does not", who_x, lx.notices, lx.lost, lx.matched,
+		     "it does not",
+		     who_x, lx.notices, lx.lost, lx.matched,
 		     stuck ? "stopped reading in the storm until lifemon dropped for it"
 			   : "read slowly with 64K kernel rings until lifemon dropped for it");
 	LM_IT_EXPECT(lx.filtered > 0, "%s: no filtered-out event outside the losses", who_x);
-	LM_IT_EXPECT(wsd >= (double)lx.lost, "%s: lifemon_ws_dropped_total %.0f < %lld lost",
-		     who_x, wsd, lx.lost);
+	LM_IT_EXPECT(wsd >= (double)lx.lost, "%s: lifemon_ws_dropped_total %.0f < %lld lost", who_x,
+		     wsd, lx.lost);
 	if (stuck) {
-		LM_IT_EXPECT(!ly.notices, "%s: lost %lld events beside a stuck client (it read "
-			     "all the time)", who_y, ly.lost);
-		LM_IT_EXPECT(y_silence < 2000, "%s: got nothing for %lld ms in the storm while "
-			     "the other client was stuck: held back for more than about 1 s", who_y,
-			     (long long)y_silence);
+		LM_IT_EXPECT(!ly.notices,
+			     "%s: lost %lld events beside a stuck client (it read "
+			     "all the time)",
+			     who_y, ly.lost);
+		LM_IT_EXPECT(y_silence < 2000,
+			     "%s: got nothing for %lld ms in the storm while "
+			     "the other client was stuck: held back for more than about 1 s",
+			     who_y, (long long)y_silence);
 	}
 	lm_it_note("%s: the longest wait for a message in the storm: %lld ms", who_y,
 		   (long long)y_silence);

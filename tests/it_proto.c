@@ -55,7 +55,7 @@ struct lm_it_proto {
 };
 
 static void proto_problem(struct lm_it_proto *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+	__attribute__((format(printf, 2, 3)));
 
 static void proto_problem(struct lm_it_proto *s, const char *fmt, ...)
 {
@@ -68,22 +68,6 @@ static void proto_problem(struct lm_it_proto *s, const char *fmt, ...)
 	vsnprintf(s->notes[s->nnotes], sizeof(s->notes[0]), fmt, ap);
 	va_end(ap);
 	s->nnotes++;
-}
-
-static const char *proto_esc(const char *p, size_t len, char *buf, size_t cap)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < len && i < 240 && o + 5 < cap; i++) {
-		unsigned char ch = (unsigned char)p[i];
-
-		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
-			buf[o++] = (char)ch;
-		else
-			o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", ch);
-	}
-	buf[o] = '\0';
-	return buf;
 }
 
 static bool is_hex16(const char *h)
@@ -171,7 +155,8 @@ static int proto_parse_line(const char *line, size_t len, bool keep, struct lm_i
 	r->matched = -1;
 	ev = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!ev || !json_is_object(ev)) {
-		snprintf(why, cap, "not a strict JSON object (%s)", ev ? "not an object" : jerr.text);
+		snprintf(why, cap, "not a strict JSON object (%s)",
+			 ev ? "not an object" : jerr.text);
 		json_decref(ev);
 		return 0;
 	}
@@ -184,8 +169,9 @@ static int proto_parse_line(const char *line, size_t len, bool keep, struct lm_i
 		    !json_is_integer(json_object_get(ev, "next_seq")) ||
 		    jint(ev, "first_seq", 0) < 1 ||
 		    jint(ev, "first_seq", 0) > jint(ev, "next_seq", 0)) {
-			snprintf(why, cap, "HELLO without instance (16 hex), version, first_seq >= 1 "
-					   "and next_seq >= first_seq");
+			snprintf(why, cap,
+				 "HELLO without instance (16 hex), version, first_seq >= 1 "
+				 "and next_seq >= first_seq");
 			goto out;
 		}
 		memset(h, 0, sizeof(*h));
@@ -212,8 +198,9 @@ static int proto_parse_line(const char *line, size_t len, bool keep, struct lm_i
 			r->last_seq = jint(ev, "last_seq", -1);
 			if (r->first_seq < 1 || r->last_seq < r->first_seq ||
 			    r->count != r->last_seq - r->first_seq + 1) {
-				snprintf(why, cap, "LOST %s: want first_seq >= 1, last_seq >= "
-						   "first_seq, count = last_seq - first_seq + 1",
+				snprintf(why, cap,
+					 "LOST %s: want first_seq >= 1, last_seq >= "
+					 "first_seq, count = last_seq - first_seq + 1",
 					 reason);
 				goto out;
 			}
@@ -223,8 +210,9 @@ static int proto_parse_line(const char *line, size_t len, bool keep, struct lm_i
 
 			r->first_seq = jint(ev, "since", -1);
 			if (!is_hex16(prev) || r->first_seq < 1) {
-				snprintf(why, cap, "LOST restarted: want previous_instance (16 hex) "
-						   "and since >= 1");
+				snprintf(why, cap,
+					 "LOST restarted: want previous_instance (16 hex) "
+					 "and since >= 1");
 				goto out;
 			}
 			snprintf(r->instance, sizeof(r->instance), "%s", prev);
@@ -233,7 +221,8 @@ static int proto_parse_line(const char *line, size_t len, bool keep, struct lm_i
 		case 'k':
 			r->last_seq = jint(ev, "before_seq", -1);
 			if (r->count < 1 || r->last_seq < 1) {
-				snprintf(why, cap, "LOST kernel_ring_full: want count >= 1, before_seq");
+				snprintf(why, cap,
+					 "LOST kernel_ring_full: want count >= 1, before_seq");
 				goto out;
 			}
 			break;
@@ -256,7 +245,8 @@ static int proto_parse_line(const char *line, size_t len, bool keep, struct lm_i
 			goto out;
 		}
 		/* the spec puts "instance" right after "seq" */
-		hl = snprintf(head, sizeof(head), "{\"seq\":%lld,\"instance\":\"", jint(ev, "seq", 0));
+		hl = snprintf(head, sizeof(head), "{\"seq\":%lld,\"instance\":\"",
+			      jint(ev, "seq", 0));
 		if (len < (size_t)hl || memcmp(line, head, (size_t)hl)) {
 			snprintf(why, cap, "event does not start with %s", head);
 			goto out;
@@ -310,13 +300,13 @@ static void proto_line(struct lm_it_proto *s, const char *line, size_t len)
 
 	k = proto_parse_line(line, len, s->keep_fields, &r, &h, why, sizeof(why));
 	if (!k) {
-		proto_problem(s, "%s: %s", why, proto_esc(line, len, esc, sizeof(esc)));
+		proto_problem(s, "%s: %s", why, lm_it_escape_buf(line, len, esc, sizeof(esc)));
 		return;
 	}
 	if (k == 2) {
 		if (s->any_line)
 			proto_problem(s, "HELLO that is not the first line: %s",
-				      proto_esc(line, len, esc, sizeof(esc)));
+				      lm_it_escape_buf(line, len, esc, sizeof(esc)));
 		else
 			s->hello = h;
 		s->any_line = true;
@@ -324,12 +314,13 @@ static void proto_line(struct lm_it_proto *s, const char *line, size_t len)
 	}
 	if (!s->any_line)
 		proto_problem(s, "the first line is not a HELLO: %s",
-			      proto_esc(line, len, esc, sizeof(esc)));
+			      lm_it_escape_buf(line, len, esc, sizeof(esc)));
 	s->any_line = true;
 	if (r.kind == 'E') {
 		if (s->hello.seen && strcmp(r.instance, s->hello.instance))
 			proto_problem(s, "event instance %s, HELLO said %s: %s", r.instance,
-				      s->hello.instance, proto_esc(line, len, esc, sizeof(esc)));
+				      s->hello.instance,
+				      lm_it_escape_buf(line, len, esc, sizeof(esc)));
 		if (r.seq > s->last_seq)
 			s->last_seq = r.seq;
 		s->nevents++;
@@ -347,7 +338,7 @@ static void proto_message(struct lm_it_proto *s)
 
 	if (!s->msg_len || s->msg[s->msg_len - 1] != '\n')
 		proto_problem(s, "text message does not end with \\n: %s",
-			      proto_esc(p, s->msg_len, esc, sizeof(esc)));
+			      lm_it_escape_buf(p, s->msg_len, esc, sizeof(esc)));
 	for (; p < end; p = nl + 1) {
 		nl = memchr(p, '\n', (size_t)(end - p));
 		if (!nl)
@@ -372,7 +363,7 @@ static int write_all(int fd, const void *buf, size_t len, int timeout_ms)
 	const char *p = buf;
 
 	while (len) {
-		struct pollfd pf = {.fd = fd, .events = POLLOUT};
+		struct pollfd pf = { .fd = fd, .events = POLLOUT };
 		ssize_t w = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (w > 0) {
@@ -441,7 +432,8 @@ static int proto_frames(struct lm_it_proto *s)
 		fin = b[0] & 0x80;
 		op = b[0] & 0x0f;
 		if (b[1] & 0x80 || b[0] & 0x70) {
-			proto_problem(s, "server frame masked or with RSV bits: %02x %02x", b[0], b[1]);
+			proto_problem(s, "server frame masked or with RSV bits: %02x %02x", b[0],
+				      b[1]);
 			return -EPROTO;
 		}
 		len = b[1] & 0x7f;
@@ -508,7 +500,7 @@ static int proto_frames(struct lm_it_proto *s)
 
 static int tcp_connect(uint16_t port, int rcvbuf, int timeout_ms, int *out)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
 	int64_t deadline = now_ms() + timeout_ms;
 	struct pollfd pf;
 	int fd, err = 0, soerr = 0;
@@ -556,7 +548,7 @@ static ssize_t read_head(int fd, char *buf, size_t cap, size_t *got, int64_t dea
 	char *e;
 
 	for (;;) {
-		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
 		ssize_t r;
 
 		buf[n] = '\0';
@@ -679,7 +671,7 @@ int lm_it_proto_pump(struct lm_it_proto *s, int timeout_ms)
 	if (s->dead)
 		return s->dead;
 	for (;;) {
-		struct pollfd pf = {.fd = s->fd, .events = POLLIN};
+		struct pollfd pf = { .fd = s->fd, .events = POLLIN };
 		ssize_t n;
 		int left;
 
@@ -782,7 +774,7 @@ static void proto_free(struct lm_it_proto *s)
 
 void lm_it_proto_close(struct lm_it_proto *s)
 {
-	unsigned char code[2] = {0x03, 0xe8}; /* 1000 */
+	unsigned char code[2] = { 0x03, 0xe8 }; /* 1000 */
 
 	if (!s)
 		return;
@@ -826,7 +818,7 @@ int lm_it_proto_load_file(const char *path, bool keep_fields, struct lm_it_proto
 		if (k != 1) {
 			lm_it_fail("%s line %zu: %s: %s", path, lineno,
 				   k ? "a HELLO in the file" : why,
-				   proto_esc(p, (size_t)(nl - p), esc, sizeof(esc)));
+				   lm_it_escape_buf(p, (size_t)(nl - p), esc, sizeof(esc)));
 			continue;
 		}
 		if (recs_push(&out, &cnt, &cap, &r)) {
@@ -888,11 +880,22 @@ long *lm_it_proto_seq_index(const struct lm_it_proto_rec *recs, size_t n, long l
 
 /* --- filter model --- */
 
-enum { F_TYPE, F_COMM, F_EXE, F_PID, F_PPID, F_UID, F_CONTAINER, F_CGROUP, F_EXIT, F_ARGS,
-       F_NKEYS };
+enum {
+	F_TYPE,
+	F_COMM,
+	F_EXE,
+	F_PID,
+	F_PPID,
+	F_UID,
+	F_CONTAINER,
+	F_CGROUP,
+	F_EXIT,
+	F_ARGS,
+	F_NKEYS
+};
 
-static const char *const f_names[F_NKEYS] = {"type", "comm",	  "exe",    "pid",  "ppid",
-					     "uid",  "container", "cgroup", "exit", "args"};
+static const char *const f_names[F_NKEYS] = { "type", "comm",	   "exe",    "pid",  "ppid",
+					      "uid",  "container", "cgroup", "exit", "args" };
 
 #define F_MAXVAL 64
 
@@ -919,8 +922,7 @@ static char *pct_decode(const char *s, size_t len)
 	if (!out)
 		return NULL;
 	for (i = 0; i < len; i++) {
-		if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 &&
-		    hexval(s[i + 2]) >= 0) {
+		if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
 			*o++ = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
 			i += 2;
 		} else {
@@ -989,7 +991,9 @@ static bool f_any(const struct lm_it_proto_filter *f, int k, const struct lm_it_
 		switch (k) {
 		case F_TYPE:
 			snprintf(tname, sizeof(tname), "%s",
-				 r->type == 'E' ? "exec" : r->type == 'X' ? "exit" : "oom_kill");
+				 r->type == 'E'	  ? "exec"
+				 : r->type == 'X' ? "exit"
+						  : "oom_kill");
 			if (!strcasecmp(v, tname))
 				return true;
 			break;
@@ -1166,7 +1170,7 @@ int lm_it_proto_raw_upgrade(uint16_t port, const char *target, int timeout_ms, i
 		want = strtoul(cl + 17, NULL, 10);
 	/* the body: Content-Length bytes, or up to EOF */
 	while (got - (size_t)hl < want && got < PROTO_HDR_MAX + 8191 && now_ms() < deadline) {
-		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
 		ssize_t r;
 
 		if (poll(&pf, 1, (int)(deadline - now_ms())) <= 0)
@@ -1190,7 +1194,7 @@ out:
 long long lm_it_proto_sync(struct lm_it_proto *s, int timeout_ms)
 {
 	int64_t deadline = now_ms() + timeout_ms;
-	char *argv[] = {"/bin/true", NULL};
+	char *argv[] = { "/bin/true", NULL };
 	size_t k = s->nrecs;
 	int status, err;
 	pid_t pid;
@@ -1216,8 +1220,8 @@ long long lm_it_proto_sync(struct lm_it_proto *s, int timeout_ms)
 int lm_it_proto_storm(const char *fb, int seconds, int max_live, int total, pid_t *pid)
 {
 	char sec[16], live[16], tot[16];
-	char *argv[] = {(char *)fb, "--mode", "exec", "--exec", "/bin/true", "--seconds", sec,
-			"--max-live", live, "--total", tot, NULL};
+	char *argv[] = { (char *)fb, "--mode",	   "exec", "--exec",  "/bin/true", "--seconds",
+			 sec,	     "--max-live", live,   "--total", tot,	   NULL };
 
 	snprintf(sec, sizeof(sec), "%d", seconds);
 	snprintf(live, sizeof(live), "%d", max_live);

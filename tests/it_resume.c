@@ -72,7 +72,7 @@ static void storm_wait(const char *what, struct lm_it_proto *s)
 
 static struct lm_it_proto *open_q(uint16_t port, const char *query, const char *who)
 {
-	struct lm_it_proto_opts o = {.port = port, .query = query, .keep_fields = true};
+	struct lm_it_proto_opts o = { .port = port, .query = query, .keep_fields = true };
 	struct lm_it_proto *s = NULL;
 	int64_t deadline = lm_it_now_ms() + 5000;
 	int err, status = 0;
@@ -144,14 +144,16 @@ static size_t same_as_file(const char *who, const struct lm_it_proto_rec *recs, 
 
 		if (r->kind != 'E') {
 			if (bad++ < 5)
-				lm_it_fail("%s: a LOST notice (reason %c, %lld..%lld) where seq %lld "
-					   "was due", who, r->reason, r->first_seq, r->last_seq,
-					   want);
+				lm_it_fail(
+					"%s: a LOST notice (reason %c, %lld..%lld) where seq %lld "
+					"was due",
+					who, r->reason, r->first_seq, r->last_seq, want);
 			continue;
 		}
 		if (r->seq != want) {
 			if (bad++ < 5)
-				lm_it_fail("%s: seq %lld where %lld was due (%s)", who, r->seq, want,
+				lm_it_fail("%s: seq %lld where %lld was due (%s)", who, r->seq,
+					   want,
 					   r->seq < want ? "a duplicate or going back" : "a gap");
 			if (r->seq > want)
 				want = r->seq;
@@ -166,10 +168,11 @@ static size_t same_as_file(const char *who, const struct lm_it_proto_rec *recs, 
 			   strcmp(frecs[j].instance, r->instance) ||
 			   strcmp(r->instance, instance)) {
 			if (bad++ < 5)
-				lm_it_fail("%s: seq %lld: %c pid %d instance %s, the file has %c pid "
-					   "%d instance %s, HELLO %s", who, r->seq, r->type, r->pid,
-					   r->instance, frecs[j].type, frecs[j].pid,
-					   frecs[j].instance, instance);
+				lm_it_fail(
+					"%s: seq %lld: %c pid %d instance %s, the file has %c pid "
+					"%d instance %s, HELLO %s",
+					who, r->seq, r->type, r->pid, r->instance, frecs[j].type,
+					frecs[j].pid, frecs[j].instance, instance);
 		}
 		want++;
 		cmp++;
@@ -215,7 +218,7 @@ static void lm_stop(const char *who)
 
 static void part_seam(void)
 {
-	const char *extra[] = {"--output", path_a, NULL};
+	const char *extra[] = { "--output", path_a, NULL };
 	struct lm_it_proto *c1, *c2;
 	const struct lm_it_proto_rec *r1, *r2;
 	struct lm_it_proto_rec *frecs = NULL, *keep;
@@ -253,12 +256,14 @@ static void part_seam(void)
 	c2 = open_q(PORT_SEAM, q, "second connection");
 	h2 = *lm_it_proto_hello(c2);
 	lm_it_note("first connection: HELLO next_seq %lld, read up to seq %lld; second: HELLO "
-		   "first_seq %lld next_seq %lld", h1.next_seq, l1, h2.first_seq, h2.next_seq);
+		   "first_seq %lld next_seq %lld",
+		   h1.next_seq, l1, h2.first_seq, h2.next_seq);
 	LM_IT_EXPECT(!strcmp(h2.instance, h1.instance), "second HELLO instance %s, first %s",
 		     h2.instance, h1.instance);
 	LM_IT_EXPECT(h2.first_seq <= l1 + 1 && h2.next_seq > l1 + 1,
 		     "second HELLO first_seq %lld next_seq %lld: want seq %lld retained and events "
-		     "after it (the storm ran on)", h2.first_seq, h2.next_seq, l1 + 1);
+		     "after it (the storm ran on)",
+		     h2.first_seq, h2.next_seq, l1 + 1);
 	storm_wait("seam", c2);
 	end = lm_it_proto_sync(c2, SYNC_MS);
 	LM_IT_ASSERT(end > 0, "second connection: no end marker: %s", strerror((int)-end));
@@ -283,8 +288,9 @@ static void part_seam(void)
 		     replayed, h2.next_seq - l1 - 1);
 	lm_it_note("seam: %lld events before the disconnect, %lld replayed after 1 s away, %lld "
 		   "live; seqs %lld..%lld once each, as in the file (lifemon_ws_replayed_total "
-		   "%.0f)", l1 - h1.next_seq + 1, h2.next_seq - l1 - 1, end - h2.next_seq + 1,
-		   h1.next_seq, end, replayed);
+		   "%.0f)",
+		   l1 - h1.next_seq + 1, h2.next_seq - l1 - 1, end - h2.next_seq + 1, h1.next_seq,
+		   end, replayed);
 	free(keep);
 	free(fidx);
 	lm_it_proto_recs_free(frecs, nf);
@@ -308,14 +314,16 @@ static void check_evicted(struct lm_it_proto *s, const char *who, long long sinc
 	lm_it_proto_report(s, who);
 	r = lm_it_proto_recs(s, &n);
 	LM_IT_ASSERT(n > 0, "%s: nothing after the HELLO", who);
-	LM_IT_EXPECT(h->first_seq > since, "%s: HELLO first_seq %lld: the 1 MiB history must have "
-			 "evicted seq %lld", who, h->first_seq, since);
+	LM_IT_EXPECT(h->first_seq > since,
+		     "%s: HELLO first_seq %lld: the 1 MiB history must have "
+		     "evicted seq %lld",
+		     who, h->first_seq, since);
 	LM_IT_EXPECT(r[0].kind == 'L' && r[0].reason == 'e' && r[0].first_seq == since &&
 			     r[0].last_seq == h->first_seq - 1 &&
 			     r[0].count == h->first_seq - since,
 		     "%s: first line after the HELLO: kind %c reason %c first_seq %lld last_seq "
-		     "%lld count %lld; want LOST evicted %lld..%lld count %lld", who, r[0].kind,
-		     r[0].reason, r[0].first_seq, r[0].last_seq, r[0].count, since,
+		     "%lld count %lld; want LOST evicted %lld..%lld count %lld",
+		     who, r[0].kind, r[0].reason, r[0].first_seq, r[0].last_seq, r[0].count, since,
 		     h->first_seq - 1, h->first_seq - since);
 	/* then the retained events (the file's, filtered), in order, and nothing else */
 	k = 1;
@@ -330,10 +338,12 @@ static void check_evicted(struct lm_it_proto *s, const char *who, long long sinc
 			k++; /* a kernel loss names no seq */
 		if (k >= n || r[k].kind != 'E' || r[k].seq != seq) {
 			lm_it_fail("%s: want seq %lld next, got %s %lld", who, seq,
-				   k >= n ? "the end after seq" : r[k].kind == 'E' ? "seq"
-									   : "a LOST notice to",
-				   k >= n ? lm_it_proto_last_seq(s)
-					  : r[k].kind == 'E' ? r[k].seq : r[k].last_seq);
+				   k >= n	      ? "the end after seq"
+				   : r[k].kind == 'E' ? "seq"
+						      : "a LOST notice to",
+				   k >= n	      ? lm_it_proto_last_seq(s)
+				   : r[k].kind == 'E' ? r[k].seq
+						      : r[k].last_seq);
 			bad++;
 			break;
 		}
@@ -346,16 +356,16 @@ static void check_evicted(struct lm_it_proto *s, const char *who, long long sinc
 	if (!exits) {
 		LM_IT_EXPECT(bytes <= REPLAY_BYTES,
 			     "%s: seqs %lld..%lld retained are %lld bytes of JSON, more than "
-			     "--replay-bytes %d", who, h->first_seq, h->next_seq - 1, bytes,
-			     REPLAY_BYTES);
+			     "--replay-bytes %d",
+			     who, h->first_seq, h->next_seq - 1, bytes, REPLAY_BYTES);
 		LM_IT_EXPECT(bytes >= REPLAY_BYTES / 2,
 			     "%s: seqs %lld..%lld retained are only %lld bytes of JSON, want at "
-			     "least half of --replay-bytes %d", who, h->first_seq, h->next_seq - 1,
-			     bytes, REPLAY_BYTES);
+			     "least half of --replay-bytes %d",
+			     who, h->first_seq, h->next_seq - 1, bytes, REPLAY_BYTES);
 	}
 	lm_it_note("%s: LOST evicted %lld..%lld, then %zu events from seq %lld (%lld bytes of "
-		   "JSON retained up to next_seq %lld)", who, since, h->first_seq - 1, evs,
-		   h->first_seq, bytes, h->next_seq);
+		   "JSON retained up to next_seq %lld)",
+		   who, since, h->first_seq - 1, evs, h->first_seq, bytes, h->next_seq);
 }
 
 static void check_restarted(struct lm_it_proto *s, const char *who, const char *prev,
@@ -375,8 +385,8 @@ static void check_restarted(struct lm_it_proto *s, const char *who, const char *
 	LM_IT_EXPECT(r[0].kind == 'L' && r[0].reason == 'r' && !strcmp(r[0].instance, prev) &&
 			     r[0].first_seq == since,
 		     "%s: first line after the HELLO: kind %c reason %c previous_instance %s since "
-		     "%lld; want LOST restarted previous_instance %s since %lld", who, r[0].kind,
-		     r[0].reason, r[0].instance, r[0].first_seq, prev, since);
+		     "%lld; want LOST restarted previous_instance %s since %lld",
+		     who, r[0].kind, r[0].reason, r[0].instance, r[0].first_seq, prev, since);
 	cmp = same_as_file(who, r, n, 1, h->first_seq, end, frecs, fidx, flo, fhi, h->instance);
 	lm_it_note("%s: LOST restarted (previous %s since %lld), then seqs %lld..%lld (%zu)", who,
 		   prev, since, h->first_seq, end, cmp);
@@ -384,7 +394,7 @@ static void check_restarted(struct lm_it_proto *s, const char *who, const char *
 
 static void part_evict(void)
 {
-	const char *extra[] = {"--output", path_b, "--replay-bytes", "1M", NULL};
+	const char *extra[] = { "--output", path_b, "--replay-bytes", "1M", NULL };
 	struct lm_it_proto *c0, *ce, *cx, *cr;
 	struct lm_it_proto_rec *frecs = NULL;
 	long long end, flo, fhi;
@@ -429,7 +439,7 @@ static void part_evict(void)
 
 static void part_restart(void)
 {
-	const char *extra[] = {"--output", path_a, NULL};
+	const char *extra[] = { "--output", path_a, NULL };
 	struct lm_it_proto_rec *frecs = NULL;
 	struct lm_it_proto *c;
 	char q[128], prev[17];

@@ -40,7 +40,7 @@ static const char *fb;
 static char tdir[64], out_path[96];
 static struct lm_it_proc *lm;
 static bool lm_stopped;
-static pid_t storm[2] = {-1, -1};
+static pid_t storm[2] = { -1, -1 };
 
 /* --- the 3x reader --- */
 
@@ -133,7 +133,7 @@ struct books {
 
 static bool books_fetch(struct books *b)
 {
-	static const char *const types[3] = {"exec", "exit", "oom_kill"};
+	static const char *const types[3] = { "exec", "exit", "oom_kill" };
 	char series[96], *body = NULL;
 	bool ok = true;
 	double v;
@@ -203,12 +203,12 @@ static bool storms_done(void)
 
 int main(int argc, char **argv)
 {
-	const char *extra[] = {"--ring-size", "32M", "--output", out_path, "--ws-slow-ms", "5000",
-			       NULL};
-	struct lm_it_proto_opts o = {.port = IT_PORT};
+	const char *extra[] = { "--ring-size",	"32M",	"--output", out_path,
+				"--ws-slow-ms", "5000", NULL };
+	struct lm_it_proto_opts o = { .port = IT_PORT };
 	struct lm_it_proto_rec *frecs = NULL;
 	const struct lm_it_proto_rec *recs;
-	struct books b0, b1, b = {0}, at_cont = {0};
+	struct books b0, b1, b = { 0 }, at_cont = { 0 };
 	int64_t t, t_cont, t_file = 0, t_client = 0, t_storm_end = 0, t_idle = 0;
 	long long flo, fhi, seq, final, want_from;
 	double rate;
@@ -260,8 +260,8 @@ int main(int argc, char **argv)
 	usleep(PRE_MS * 1000);
 	LM_IT_ASSERT(kill(lm_it_proc_pid(lm), SIGSTOP) == 0, "SIGSTOP: %s", strerror(errno));
 	lm_stopped = true;
-	lm_it_note("lifemon stopped at +%lld ms of the storm for %d s", (long long)(lm_it_now_ms() - t),
-		   STALL_S);
+	lm_it_note("lifemon stopped at +%lld ms of the storm for %d s",
+		   (long long)(lm_it_now_ms() - t), STALL_S);
 	usleep(STALL_S * 1000000);
 	LM_IT_EXPECT(!storms_done(), "the storm ended during the stall (its bounds are too tight)");
 	LM_IT_ASSERT(kill(lm_it_proc_pid(lm), SIGCONT) == 0, "SIGCONT: %s", strerror(errno));
@@ -274,18 +274,19 @@ int main(int argc, char **argv)
 
 		LM_IT_ASSERT(now < t_cont + IDLE_MS,
 			     "no idle pipeline %d s after the resume: seen %.0f read %.0f "
-			     "serialized %.0f file %.0f+%.0f", IDLE_MS / 1000, b.seen,
-			     b.read, b.ser, b.file_del, b.file_drop);
+			     "serialized %.0f file %.0f+%.0f",
+			     IDLE_MS / 1000, b.seen, b.read, b.ser, b.file_del, b.file_drop);
 		if (!t_storm_end && storms_done())
 			t_storm_end = now;
 		if (books_fetch(&b)) {
 			if (!have_cont) {
 				at_cont = b;
 				have_cont = true;
-				lm_it_note("first /metrics %lld ms after SIGCONT: %.0f seen, %.0f in "
-					   "the file: a backlog of %.0f events",
-					   (long long)(now - t_cont), b.seen, b.file_del,
-					   b.seen - b.file_del);
+				lm_it_note(
+					"first /metrics %lld ms after SIGCONT: %.0f seen, %.0f in "
+					"the file: a backlog of %.0f events",
+					(long long)(now - t_cont), b.seen, b.file_del,
+					b.seen - b.file_del);
 			}
 			if (!t_file && b.file_del >= at_cont.seen - at_cont.kdrop)
 				t_file = now;
@@ -325,10 +326,11 @@ int main(int argc, char **argv)
 		     b.kdrop, STALL_S);
 	LM_IT_EXPECT(b.file_drop == 0, "the file sink dropped %.0f events", b.file_drop);
 	LM_IT_EXPECT(b.ws_drop > 0, "lifemon_ws_dropped_total 0: nothing was dropped for the "
-		     "client that never reads");
+				    "client that never reads");
 	LM_IT_EXPECT(b.peak > 0 && b.peak < 0.75,
 		     "lifemon_kernel_ring_fill_peak_ratio %.3f: want above 0 and below the 0.75 "
-		     "high-water mark (no event was to be dropped)", b.peak);
+		     "high-water mark (no event was to be dropped)",
+		     b.peak);
 	/* the never-reading client is dropped (closed) after --ws-slow-ms, the others go on */
 	{
 		int64_t deadline = lm_it_now_ms() + 10000;
@@ -337,8 +339,10 @@ int main(int argc, char **argv)
 			usleep(200000);
 			books_fetch(&b);
 		}
-		LM_IT_EXPECT(b.slow >= 1, "the never-reading client was not disconnected "
-			     "(lifemon_ws_slow_disconnects_total %.0f)", b.slow);
+		LM_IT_EXPECT(b.slow >= 1,
+			     "the never-reading client was not disconnected "
+			     "(lifemon_ws_slow_disconnects_total %.0f)",
+			     b.slow);
 	}
 
 	/* the 3x client: every seq from its HELLO on, no notice */
@@ -355,18 +359,19 @@ int main(int argc, char **argv)
 			if (recs[k].kind != 'E') {
 				if (bad++ < 5)
 					lm_it_fail("3x client: LOST notice (reason %c, %lld..%lld, "
-						   "count %lld) where seq %lld was due", recs[k].reason,
-						   recs[k].first_seq, recs[k].last_seq, recs[k].count,
-						   nx);
+						   "count %lld) where seq %lld was due",
+						   recs[k].reason, recs[k].first_seq,
+						   recs[k].last_seq, recs[k].count, nx);
 				continue;
 			}
 			if (recs[k].seq != nx && bad++ < 5)
-				lm_it_fail("3x client: seq %lld where %lld was due", recs[k].seq, nx);
+				lm_it_fail("3x client: seq %lld where %lld was due", recs[k].seq,
+					   nx);
 			nx = recs[k].seq + 1;
 		}
 		LM_IT_EXPECT(nx > final, "3x client: up to seq %lld, want %lld", nx - 1, final);
-		lm_it_note("3x client (%.0f events/s): seqs %lld..%lld, %zu events, no gap", rd.rate,
-			   want_from, nx - 1, lm_it_proto_events(rd.s));
+		lm_it_note("3x client (%.0f events/s): seqs %lld..%lld, %zu events, no gap",
+			   rd.rate, want_from, nx - 1, lm_it_proto_events(rd.s));
 	}
 
 	/* the file: seqs 1..final, nothing lost */

@@ -1338,12 +1338,11 @@ static void it_acct_problem(struct lm_it_acct *a, const char *fmt, ...)
 	a->nnotes++;
 }
 
-/* Like it_escape, into the caller's buffer: the reader may run on any thread. */
-static const char *it_acct_escape(const char *s, size_t len, char *buf, size_t cap)
+const char *lm_it_escape_buf(const char *s, size_t len, char *buf, size_t cap)
 {
 	size_t i, o = 0;
 
-	for (i = 0; i < len && i < 200 && o + 5 < cap; i++) {
+	for (i = 0; i < len && i < 240 && o + 5 < cap; i++) {
 		unsigned char ch = (unsigned char)s[i];
 
 		if (ch >= 0x20 && ch < 0x7f && ch != '\\')
@@ -1363,7 +1362,7 @@ static void it_acct_lost(struct lm_it_acct *a, const json_t *ev, const char *lin
 	long long f, l, c;
 	char esc[1024];
 
-	it_acct_escape(line, len, esc, sizeof(esc));
+	lm_it_escape_buf(line, len, esc, sizeof(esc));
 	if (!a->allow_lost)
 		it_acct_problem(a, "LOST notice although no loss is expected: %s", esc);
 	if (reason && !strcmp(reason, "kernel_ring_full")) {
@@ -1446,7 +1445,7 @@ static void it_acct_line(struct lm_it_acct *a, const char *s, size_t len)
 	if (!ev || !json_is_object(ev)) {
 		it_acct_problem(a, "line is not a strict JSON object (%s): %s",
 				ev ? "not an object" : jerr.text,
-				it_acct_escape(s, len, esc, sizeof(esc)));
+				lm_it_escape_buf(s, len, esc, sizeof(esc)));
 		json_decref(ev);
 		return;
 	}
@@ -1457,21 +1456,22 @@ static void it_acct_line(struct lm_it_acct *a, const char *s, size_t len)
 		return;
 	}
 	if (!lm_it_event_is_valid(ev, why, sizeof(why))) {
-		it_acct_problem(a, "schema: %s: %s", why, it_acct_escape(s, len, esc, sizeof(esc)));
+		it_acct_problem(a, "schema: %s: %s", why,
+				lm_it_escape_buf(s, len, esc, sizeof(esc)));
 		json_decref(ev);
 		return;
 	}
 	seq = lm_it_jint(ev, "seq", 0);
 	if (a->have_seq && seq != a->st.last_seq + 1)
 		it_acct_problem(a, "seq %lld after %lld without a LOST notice covering the gap: %s",
-				seq, a->st.last_seq, it_acct_escape(s, len, esc, sizeof(esc)));
+				seq, a->st.last_seq, lm_it_escape_buf(s, len, esc, sizeof(esc)));
 	if (!a->have_seq)
 		a->st.first_seq = seq;
 	a->have_seq = true;
 	if (lm_it_jint(ev, "timestamp", 0) < a->last_ts)
 		it_acct_problem(a, "timestamp went back by %lld ns: %s",
 				a->last_ts - lm_it_jint(ev, "timestamp", 0),
-				it_acct_escape(s, len, esc, sizeof(esc)));
+				lm_it_escape_buf(s, len, esc, sizeof(esc)));
 	else
 		a->last_ts = lm_it_jint(ev, "timestamp", 0);
 	if (seq > a->st.last_seq)
@@ -1553,7 +1553,7 @@ int lm_it_acct_pump(struct lm_it_acct *a, int timeout_ms)
 	a->st.messages++;
 	if (len == 0 || msg[len - 1] != '\n')
 		it_acct_problem(a, "text message does not end with \\n: %s",
-				it_acct_escape(msg, len, esc, sizeof(esc)));
+				lm_it_escape_buf(msg, len, esc, sizeof(esc)));
 	for (p = msg, end = msg + len; p < end; p = nl + 1) {
 		nl = memchr(p, '\n', (size_t)(end - p));
 		if (!nl)

@@ -110,6 +110,12 @@ void lm_it_kill_reap(pid_t pid);
 /* Formats a wait status ("exit 2", "signal 9") into buf; returns buf. */
 const char *lm_it_wstatus_str(int status, char *buf, size_t cap);
 
+/*
+ * The first 240 bytes of s, printable: other bytes and '\\' as \\xNN, into buf (cap bytes;
+ * 5 per byte at most). Returns buf. Any thread.
+ */
+const char *lm_it_escape_buf(const char *s, size_t len, char *buf, size_t cap);
+
 /* --- lifemon instances --- */
 
 struct lm_it_proc;
