@@ -467,8 +467,9 @@ size_t lm_json_event_max(uint32_t max_args)
 	       2 * LM_COMM_LEN * 8 + 256 * 8;
 }
 
-int lm_json_lost(char *buf, size_t cap, uint64_t first_seq, uint64_t last_seq, uint64_t cnt,
-		 const char *reason)
+/* A LOST notice for seqs first..last; `matched` written unless NULL. */
+static int lm_json_lost_range(char *buf, size_t cap, uint64_t first_seq, uint64_t last_seq,
+			      uint64_t cnt, const uint64_t *matched, const char *reason)
 {
 	struct lm_json_out o = { .p = buf, .end = buf + cap, .ok = true };
 
@@ -478,6 +479,10 @@ int lm_json_lost(char *buf, size_t cap, uint64_t first_seq, uint64_t last_seq, u
 	lm_json_u64(&o, last_seq);
 	lm_json_lit(&o, ",\"count\":");
 	lm_json_u64(&o, cnt);
+	if (matched) {
+		lm_json_lit(&o, ",\"matched\":");
+		lm_json_u64(&o, *matched);
+	}
 	lm_json_lit(&o, ",\"reason\":\"");
 	lm_json_put(&o, reason, strlen(reason));
 	lm_json_lit(&o, "\"}\n");
@@ -486,25 +491,16 @@ int lm_json_lost(char *buf, size_t cap, uint64_t first_seq, uint64_t last_seq, u
 	return (int)(o.p - buf);
 }
 
+int lm_json_lost(char *buf, size_t cap, uint64_t first_seq, uint64_t last_seq, uint64_t cnt,
+		 const char *reason)
+{
+	return lm_json_lost_range(buf, cap, first_seq, last_seq, cnt, NULL, reason);
+}
+
 int lm_json_lost_matched(char *buf, size_t cap, uint64_t first_seq, uint64_t last_seq,
 			 uint64_t cnt, uint64_t matched, const char *reason)
 {
-	struct lm_json_out o = { .p = buf, .end = buf + cap, .ok = true };
-
-	lm_json_lit(&o, "{\"type\":\"LOST\",\"first_seq\":");
-	lm_json_u64(&o, first_seq);
-	lm_json_lit(&o, ",\"last_seq\":");
-	lm_json_u64(&o, last_seq);
-	lm_json_lit(&o, ",\"count\":");
-	lm_json_u64(&o, cnt);
-	lm_json_lit(&o, ",\"matched\":");
-	lm_json_u64(&o, matched);
-	lm_json_lit(&o, ",\"reason\":\"");
-	lm_json_put(&o, reason, strlen(reason));
-	lm_json_lit(&o, "\"}\n");
-	if (!o.ok)
-		return -ENOSPC;
-	return (int)(o.p - buf);
+	return lm_json_lost_range(buf, cap, first_seq, last_seq, cnt, &matched, reason);
 }
 
 /* A string field from lifemon's own bytes: escaped all the same, never trusted. */
