@@ -32,6 +32,8 @@
 #include "core/log.h"
 #include "core/pipeline.h"
 #include "core/stats.h"
+#include "net/nats.h"
+#include "net/nats_tail.h"
 
 #define LM_EXIT_USAGE 2
 #define LM_SUMMARY_EVERY_S 10
@@ -41,6 +43,24 @@
 #define LM_MAIN_OPT_MAX_ARGS 0x1a2 /* long option only */
 #define LM_MAIN_OPT_REPLAY 0x1a3 /* long option only */
 #define LM_MAIN_MIN_TOKEN_BYTES 16
+/* long options only */
+enum {
+	LM_MAIN_OPT_NATS = 0x1b0,
+	LM_MAIN_OPT_NATS_SUBJECT,
+	LM_MAIN_OPT_NATS_STREAM,
+	LM_MAIN_OPT_NATS_REPLICAS,
+	LM_MAIN_OPT_NATS_CREDS,
+	LM_MAIN_OPT_NATS_TOKEN_FILE,
+	LM_MAIN_OPT_NATS_TLS_CA,
+	LM_MAIN_OPT_NATS_TLS_CERT,
+	LM_MAIN_OPT_NATS_TLS_KEY,
+	LM_MAIN_OPT_NATS_BACKLOG,
+	LM_MAIN_OPT_NATS_TAIL,
+	LM_MAIN_OPT_TAIL_STREAM_SEQ,
+	LM_MAIN_OPT_TAIL_SINCE,
+	LM_MAIN_OPT_TAIL_INSTANCE,
+	LM_MAIN_OPT_TAIL_FOLLOW,
+};
 
 struct lm_main_cfg {
 	struct lm_config_listen listen;
@@ -67,6 +87,12 @@ struct lm_main_cfg {
 	bool output_keep_set;
 	int to_stdout;
 	int verbose;
+	struct lm_nats_opts nats;	/* urls NULL: no NATS sink */
+	const char *nats_token_file;
+	bool nats_opt_set;		/* some --nats-* option other than --nats */
+	bool nats_tail;
+	struct lm_nats_tail_opts tail;
+	bool tail_opt_set;
 };
 
 /* Everything main opens; closed at the end of main. */
@@ -76,6 +102,7 @@ struct lm_main {
 	struct lm_pipeline *pipe;	/* every user-space stage (core/pipeline.h) */
 	double start_time_s;
 	char token[256];	/* from --token-file; empty: no token required */
+	char nats_token[256];	/* from --nats-token-file */
 };
 
 static volatile sig_atomic_t lm_main_signal;
@@ -102,6 +129,23 @@ static const struct argp_option lm_main_options[] = {
 	{ "handshake-timeout-s", 'T', "S", 0, "Close connections still handshaking after S (default 5)", 0 },
 	{ "idle-timeout-s", 'i', "S", 0, "Close idle HTTP keep-alive connections after S (default 30)", 0 },
 	{ "user", 'u', "NAME", 0, "After attaching, run as this user (default: stay root, no capabilities)", 0 },
+	{ NULL, 0, NULL, 0, "Every host's events into one NATS JetStream stream:", 1 },
+	{ "nats", LM_MAIN_OPT_NATS, "URL[,URL...]", 0, "Publish every event to JetStream at these servers (nats://HOST:PORT)", 1 },
+	{ "nats-subject", LM_MAIN_OPT_NATS_SUBJECT, "SUBJECT", 0, "Subject to publish to (default lifemon.<hostname>.events)", 1 },
+	{ "nats-stream", LM_MAIN_OPT_NATS_STREAM, "NAME", 0, "Stream to use; created if missing (default LIFEMON)", 1 },
+	{ "nats-replicas", LM_MAIN_OPT_NATS_REPLICAS, "N", 0, "Replicas of a stream lifemon creates, 1 to 5 (default 3)", 1 },
+	{ "nats-creds", LM_MAIN_OPT_NATS_CREDS, "FILE", 0, "NATS user credentials (JWT and seed) file", 1 },
+	{ "nats-token-file", LM_MAIN_OPT_NATS_TOKEN_FILE, "FILE", 0, "NATS token: the first line of FILE", 1 },
+	{ "nats-tls-ca", LM_MAIN_OPT_NATS_TLS_CA, "FILE", 0, "Use TLS; trust the CA certificates in FILE (PEM)", 1 },
+	{ "nats-tls-cert", LM_MAIN_OPT_NATS_TLS_CERT, "FILE", 0, "Use TLS with this client certificate chain (PEM)", 1 },
+	{ "nats-tls-key", LM_MAIN_OPT_NATS_TLS_KEY, "FILE", 0, "The client certificate's private key (PEM)", 1 },
+	{ "nats-backlog-bytes", LM_MAIN_OPT_NATS_BACKLOG, "SIZE", 0, "Events kept while JetStream cannot ack them, 64K to 16G (default 64M)", 1 },
+	{ NULL, 0, NULL, 0, "Reading a stream (no root needed):", 2 },
+	{ "nats-tail", LM_MAIN_OPT_NATS_TAIL, NULL, 0, "Print the stream's events as JSON lines, oldest first, and exit (needs --nats)", 2 },
+	{ "tail-stream-seq", LM_MAIN_OPT_TAIL_STREAM_SEQ, "N", 0, "Start at this stream sequence (default 1)", 2 },
+	{ "tail-since", LM_MAIN_OPT_TAIL_SINCE, "SEQ", 0, "Skip events whose lifemon seq is below SEQ", 2 },
+	{ "tail-instance", LM_MAIN_OPT_TAIL_INSTANCE, "ID", 0, "Only events of this lifemon instance", 2 },
+	{ "tail-follow", LM_MAIN_OPT_TAIL_FOLLOW, NULL, 0, "Keep printing new events until interrupted", 2 },
 	{ "bench-tgid", 'B', "PID", OPTION_HIDDEN, "Benchmarks: turn PID's renames into events", 0 },
 	{ 0 }
 };
@@ -215,6 +259,84 @@ static error_t lm_main_parse_opt(int key, char *arg, struct argp_state *state)
 	case 'u':
 		cfg->user = arg;
 		return 0;
+	case LM_MAIN_OPT_NATS:
+		if (!arg[0] || strchr(arg, ' '))
+			lm_main_usage_error("bad --nats '%s': need URL[,URL...]", arg);
+		cfg->nats.urls = arg;
+		return 0;
+	case LM_MAIN_OPT_NATS_SUBJECT:
+		if (!lm_nats_subject_valid(arg))
+			lm_main_usage_error("bad --nats-subject '%s': need dot-separated tokens "
+					    "without spaces, * or >", arg);
+		cfg->nats.subject = arg;
+		cfg->nats_opt_set = true;
+		return 0;
+	case LM_MAIN_OPT_NATS_STREAM:
+		if (!arg[0] || strpbrk(arg, " .*>/\\\t") || strlen(arg) > 127)
+			lm_main_usage_error("bad --nats-stream '%s': need a name without spaces, "
+					    ". * > / or \\", arg);
+		cfg->nats.stream = arg;
+		cfg->nats_opt_set = true;
+		return 0;
+	case LM_MAIN_OPT_NATS_REPLICAS:
+		if (lm_config_parse_size(arg, 5, &v) || !v || strpbrk(arg, "KkMmGg"))
+			lm_main_usage_error("bad --nats-replicas '%s': need 1 to 5", arg);
+		cfg->nats.replicas = (int)v;
+		cfg->nats_opt_set = true;
+		return 0;
+	case LM_MAIN_OPT_NATS_CREDS:
+		cfg->nats.creds_file = arg;
+		cfg->nats_opt_set = true;
+		return 0;
+	case LM_MAIN_OPT_NATS_TOKEN_FILE:
+		cfg->nats_token_file = arg;
+		cfg->nats_opt_set = true;
+		return 0;
+	case LM_MAIN_OPT_NATS_TLS_CA:
+		cfg->nats.tls_ca = arg;
+		cfg->nats_opt_set = true;
+		return 0;
+	case LM_MAIN_OPT_NATS_TLS_CERT:
+		cfg->nats.tls_cert = arg;
+		cfg->nats_opt_set = true;
+		return 0;
+	case LM_MAIN_OPT_NATS_TLS_KEY:
+		cfg->nats.tls_key = arg;
+		cfg->nats_opt_set = true;
+		return 0;
+	case LM_MAIN_OPT_NATS_BACKLOG:
+		if (lm_config_parse_size(arg, LM_NATS_BACKLOG_MAX_BYTES, &v) ||
+		    v < LM_NATS_BACKLOG_MIN_BYTES)
+			lm_main_usage_error("bad --nats-backlog-bytes '%s': need a size from 64K "
+					    "to 16G", arg);
+		cfg->nats.backlog_bytes = v;
+		cfg->nats_opt_set = true;
+		return 0;
+	case LM_MAIN_OPT_NATS_TAIL:
+		cfg->nats_tail = true;
+		return 0;
+	case LM_MAIN_OPT_TAIL_STREAM_SEQ:
+	case LM_MAIN_OPT_TAIL_SINCE:
+		if (lm_config_parse_size(arg, UINT64_MAX >> 1, &v) || !v || strpbrk(arg, "KkMmGg"))
+			lm_main_usage_error("bad %s '%s': need a sequence number from 1",
+					    key == LM_MAIN_OPT_TAIL_SINCE ? "--tail-since" :
+					    "--tail-stream-seq", arg);
+		if (key == LM_MAIN_OPT_TAIL_SINCE)
+			cfg->tail.since = v;
+		else
+			cfg->tail.stream_seq = v;
+		cfg->tail_opt_set = true;
+		return 0;
+	case LM_MAIN_OPT_TAIL_INSTANCE:
+		if (!arg[0] || strlen(arg) > 32)
+			lm_main_usage_error("bad --tail-instance '%s': need an instance id", arg);
+		cfg->tail.instance = arg;
+		cfg->tail_opt_set = true;
+		return 0;
+	case LM_MAIN_OPT_TAIL_FOLLOW:
+		cfg->tail.follow = true;
+		cfg->tail_opt_set = true;
+		return 0;
 	case 'B':
 		if (lm_config_parse_size(arg, INT32_MAX, &v) || !v)
 			lm_main_usage_error("bad --bench-tgid '%s': need a process id", arg);
@@ -226,6 +348,12 @@ static error_t lm_main_parse_opt(int key, char *arg, struct argp_state *state)
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
+}
+
+/* The table's terminator (group headers have no name either). */
+static bool lm_main_opt_end(const struct argp_option *opt)
+{
+	return !opt->name && !opt->key && !opt->doc;
 }
 
 /*
@@ -252,10 +380,11 @@ static void lm_main_check_option_names(int argc, char **argv)
 			    (len == 5 && !strncmp(a + 2, "usage", 5)) ||
 			    (len == 7 && !strncmp(a + 2, "version", 7)))
 				continue;
-			for (opt = lm_main_options; opt->name; opt++)
-				if (strlen(opt->name) == len && !strncmp(a + 2, opt->name, len))
+			for (opt = lm_main_options; !lm_main_opt_end(opt); opt++)
+				if (opt->name && strlen(opt->name) == len &&
+				    !strncmp(a + 2, opt->name, len))
 					break;
-			if (!opt->name)
+			if (lm_main_opt_end(opt))
 				lm_main_usage_error("unknown option '%.*s'", (int)len + 2, a);
 			if (!opt->arg && a[2 + len] == '=')
 				lm_main_usage_error("option '%.*s' takes no value", (int)len + 2, a);
@@ -266,10 +395,10 @@ static void lm_main_check_option_names(int argc, char **argv)
 		for (k = 1; a[k]; k++) {
 			if (a[k] == '?' || a[k] == 'V')
 				continue;
-			for (opt = lm_main_options; opt->name; opt++)
-				if (opt->key == a[k])
+			for (opt = lm_main_options; !lm_main_opt_end(opt); opt++)
+				if (opt->name && opt->key == a[k])
 					break;
-			if (!opt->name)
+			if (lm_main_opt_end(opt))
 				lm_main_usage_error("unknown option '-%c'", a[k]);
 			if (opt->arg) {
 				if (!a[k + 1] && ++i >= argc)
@@ -280,8 +409,12 @@ static void lm_main_check_option_names(int argc, char **argv)
 	}
 }
 
-/* Reads the bearer token: the file's first line, trimmed. A bad file is a usage error. */
-static void lm_main_read_token(const char *path, char *out, size_t cap)
+/*
+ * Reads a token: the file's first line, trimmed, at least min bytes. A bad file is a usage
+ * error naming the option.
+ */
+static void lm_main_read_token(const char *opt, const char *path, size_t min, char *out,
+			       size_t cap)
 {
 	struct stat st;
 	size_t n;
@@ -289,19 +422,19 @@ static void lm_main_read_token(const char *path, char *out, size_t cap)
 
 	f = fopen(path, "re");
 	if (!f)
-		lm_main_usage_error("cannot read --token-file %s: %s", path, strerror(errno));
+		lm_main_usage_error("cannot read %s %s: %s", opt, path, strerror(errno));
 	if (!fgets(out, (int)cap, f))
 		out[0] = '\0';
 	if (!fstat(fileno(f), &st) && (st.st_mode & 077))
-		lm_warn("main", "--token-file %s is readable by group or others: chmod 600 it", path);
+		lm_warn("main", "%s %s is readable by group or others: chmod 600 it", opt, path);
 	fclose(f);
 	n = strcspn(out, "\r\n");
 	while (n && (out[n - 1] == ' ' || out[n - 1] == '\t'))
 		n--;
 	out[n] = '\0';
-	if (n < LM_MAIN_MIN_TOKEN_BYTES || n >= cap - 1)
-		lm_main_usage_error("--token-file %s: the token (first line) must be %d to %zu bytes",
-				    path, LM_MAIN_MIN_TOKEN_BYTES, cap - 2);
+	if (n < min || n >= cap - 1)
+		lm_main_usage_error("%s %s: the token (first line) must be %zu to %zu bytes", opt,
+				    path, min, cap - 2);
 }
 
 /*
@@ -572,6 +705,7 @@ int main(int argc, char **argv)
 	struct lm_load_opts lo;
 	struct sigaction sa = { .sa_handler = lm_main_on_signal };
 	struct timespec now;
+	char nats_err[320] = "";
 	sigset_t block;
 	int err;
 
@@ -593,6 +727,19 @@ int main(int argc, char **argv)
 	if (!m.cfg.output && (m.cfg.output_max_bytes || m.cfg.output_keep_set))
 		lm_main_usage_error("--output-max-bytes and --output-keep need --output FILE");
 	lm_log_set_level(m.cfg.verbose ? LM_LOG_DBG : LM_LOG_INFO);
+	if ((m.cfg.nats_opt_set || m.cfg.nats_tail) && !m.cfg.nats.urls)
+		lm_main_usage_error("the --nats-* options need --nats URL");
+	if (m.cfg.tail_opt_set && !m.cfg.nats_tail)
+		lm_main_usage_error("the --tail-* options need --nats-tail");
+	if (m.cfg.nats_token_file) {
+		lm_main_read_token("--nats-token-file", m.cfg.nats_token_file, 1, m.nats_token,
+				   sizeof(m.nats_token));
+		m.cfg.nats.token = m.nats_token;
+	}
+	if (m.cfg.nats_tail) {
+		m.cfg.tail.nats = m.cfg.nats;
+		return lm_nats_tail(&m.cfg.tail) ? 1 : 0;
+	}
 	libbpf_set_print(lm_main_libbpf_print);
 	if (lm_fault_init())
 		lm_main_usage_error("bad LIFEMON_FAULT '%s': need <reader|ser|ws>_fail_after:N",
@@ -611,7 +758,8 @@ int main(int argc, char **argv)
 	}
 	lm_main_check_user_output(&m.cfg);
 	if (m.cfg.token_file)
-		lm_main_read_token(m.cfg.token_file, m.token, sizeof(m.token));
+		lm_main_read_token("--token-file", m.cfg.token_file, LM_MAIN_MIN_TOKEN_BYTES,
+				   m.token, sizeof(m.token));
 	else if (!m.cfg.listen.is_loopback)
 		lm_warn("main", "no --token-file: anyone who can reach %s may read the event stream",
 			m.cfg.listen.host);
@@ -646,6 +794,9 @@ int main(int argc, char **argv)
 		.handshake_timeout_s = m.cfg.handshake_timeout_s,
 		.idle_timeout_s = m.cfg.idle_timeout_s,
 		.start_time_s = m.start_time_s,
+		.nats = m.cfg.nats.urls ? &m.cfg.nats : NULL,
+		.nats_err = nats_err,
+		.nats_err_cap = sizeof(nats_err),
 	};
 	err = lm_pipeline_open(&po, &m.pipe, &part);
 	switch (err ? part : LM_PIPELINE_PART_NONE) {
@@ -685,6 +836,13 @@ int main(int argc, char **argv)
 		break;
 	case LM_PIPELINE_PART_CGROUP:
 		lm_err("main", "cannot read the cgroup hierarchies: %s", strerror(-err));
+		break;
+	case LM_PIPELINE_PART_NATS:
+		if (err == -ENOMEM) {
+			lm_err("main", "cannot set up the NATS sink: %s", strerror(-err));
+			break;
+		}
+		lm_main_usage_error("%s", nats_err);
 		break;
 	}
 	if (err)

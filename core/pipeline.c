@@ -22,11 +22,13 @@
 #include "core/log.h"
 #include "core/reader.h"
 #include "core/sink.h"
+#include "net/nats.h"
 #include "net/ws.h"
 
 #define LM_SINK_BUF_MIN_BYTES (256 * 1024)
 #define LM_SINK_BUF_CNT 8
 #define LM_PIPELINE_CGROUP_MAX 65536 /* cgroups remembered per hierarchy */
+#define LM_PIPELINE_NATS_DRAIN_MS 5000 /* at shutdown, while the broker acks */
 
 struct lm_pipeline {
 	struct lm_pipeline_opts opts;	/* host, allow_* and token only valid during open */
@@ -45,6 +47,7 @@ struct lm_pipeline {
 	struct lm_reader *reader;
 	struct lm_ser *ser;
 	struct lm_ws *ws;
+	struct lm_nats *nats;	/* the NATS sink; NULL: none */
 	char instance[17];	/* this run's id: 16 random hex digits */
 };
 
@@ -107,6 +110,7 @@ static int lm_pipeline_metrics(void *ctx, uint64_t hist_bytes, uint64_t hist_cap
 	v.hist_cap = hist_cap;
 	for (i = 0; i < m->sink_cnt; i++)
 		v.sink_enabled[m->sink_ids[i]] = 1;
+	v.sink_enabled[LM_STATS_SINK_NATS] = m->nats != NULL;
 	v.rss_bytes = lm_pipeline_rss_bytes();
 	if (!getrusage(RUSAGE_SELF, &ru))
 		v.cpu_seconds = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
@@ -116,6 +120,11 @@ static int lm_pipeline_metrics(void *ctx, uint64_t hist_bytes, uint64_t hist_cap
 	n = lm_stats_render(&m->stats, &v, buf, cap);
 	free(k.dropped_cpu);
 	return n;
+}
+
+static void lm_pipeline_nats_put(void *ctx, const struct lm_txt_slot *slot)
+{
+	lm_nats_put(ctx, slot);
 }
 
 static void lm_pipeline_publish(void *ctx)
@@ -298,6 +307,21 @@ int lm_pipeline_open(const struct lm_pipeline_opts *opts, struct lm_pipeline **o
 		if (lm_cgroup_memory_hier(m->cgroup) > 0)
 			m->memcg_hier = lm_cgroup_memory_hier(m->cgroup);
 	}
+	if (opts->nats) {
+		struct lm_nats_opts no = *opts->nats;
+		char dummy[8];
+
+		no.stats = &m->stats;
+		no.instance = m->instance;
+		err = lm_nats_open(&no, &m->nats, opts->nats_err ? opts->nats_err : dummy,
+				   opts->nats_err ? opts->nats_err_cap : sizeof(dummy));
+		if (err) {
+			*failed = LM_PIPELINE_PART_NATS;
+			goto out;
+		}
+		so.tap = lm_pipeline_nats_put;
+		so.tap_ctx = m->nats;
+	}
 	so.ev_ring = m->ev_ring;
 	so.txt_ring = m->txt_ring;
 	so.free_ring = m->free_ring;
@@ -365,6 +389,8 @@ int lm_pipeline_start(struct lm_pipeline *p)
 
 	if (p->ws)
 		err = lm_ws_start(p->ws);
+	if (!err && p->nats)
+		err = lm_nats_start(p->nats);
 	if (!err)
 		err = lm_ser_start(p->ser);
 	if (!err && p->reader)
@@ -403,6 +429,10 @@ int lm_pipeline_stop(struct lm_pipeline *p)
 		lm_err("main", "stage serializer (lm-ser) failed: %s; shutting down", strerror(-e));
 		err = e;
 	}
+	/* the serializer is joined: nothing more enters the backlog; publish what is left */
+	if (p->nats && lm_nats_stop(p->nats, LM_PIPELINE_NATS_DRAIN_MS))
+		lm_warn("main", "NATS: gave up waiting for acks after %d ms",
+			LM_PIPELINE_NATS_DRAIN_MS);
 	if (p->ws) {
 		e = lm_ws_stop(p->ws, 1000);
 		if (e) {
@@ -475,6 +505,7 @@ void lm_pipeline_close(struct lm_pipeline *p)
 	if (!p)
 		return;
 	lm_ser_close(p->ser);
+	lm_nats_close(p->nats);
 	lm_reader_close(p->reader);
 	lm_ws_close(p->ws);
 	for (i = 0; i < p->sink_cnt; i++)

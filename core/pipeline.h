@@ -42,7 +42,10 @@ enum lm_pipeline_part {
 	LM_PIPELINE_PART_WS,		/* the ws server (bind(2) included) */
 	LM_PIPELINE_PART_CGROUP,	/* reading the cgroup hierarchies */
 	LM_PIPELINE_PART_SER,		/* the serializer */
+	LM_PIPELINE_PART_NATS,		/* the NATS sink's options (opts->nats_err says why) */
 };
+
+struct lm_nats_opts;
 
 struct lm_pipeline_opts {
 	uint32_t max_args_bytes;	/* argument bytes per exec: sizes ev_ring and the slots */
@@ -76,6 +79,13 @@ struct lm_pipeline_opts {
 	lm_ser_publish_fn publish;	/* only without ws */
 	void *publish_ctx;
 	double start_time_s;		/* process start, unix seconds, for /metrics */
+	/*
+	 * The NATS JetStream sink (net/nats.h); NULL: none. Its stats and instance are the
+	 * pipeline's. On LM_PIPELINE_PART_NATS the reason is written to nats_err.
+	 */
+	const struct lm_nats_opts *nats;
+	char *nats_err;
+	size_t nats_err_cap;
 };
 
 /*

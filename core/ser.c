@@ -133,6 +133,8 @@ static void lm_ser_publish_slot(struct lm_ser *s)
 		lm_sink_reap(s->o.sinks[i]);
 		lm_sink_put(s->o.sinks[i], slot);
 	}
+	if (s->o.tap)
+		s->o.tap(s->o.tap_ctx, slot);
 	/* txt_ring holds every pool index, so the push cannot fail */
 	lm_ring_idx_push(s->o.txt_ring, s->cur);
 	s->cur = LM_SER_NO_SLOT;

@@ -28,6 +28,12 @@ typedef void (*lm_ser_publish_fn)(void *ctx);
  */
 typedef void (*lm_ser_fail_fn)(void *ctx);
 
+/*
+ * Called on the lm-ser thread with each slot after the sinks took it and before it is
+ * published (the NATS sink copies its lines). May wait only as a sink's put may.
+ */
+typedef void (*lm_ser_tap_fn)(void *ctx, const struct lm_txt_slot *slot);
+
 struct lm_ser_opts {
 	struct lm_ev_ring *ev_ring;	/* consumed by this thread */
 	struct lm_idx_ring *txt_ring;	/* produced by this thread */
@@ -44,6 +50,8 @@ struct lm_ser_opts {
 	struct lm_cgroup *cgroup;	/* path cache, used by this thread only; may be NULL */
 	int memcg_hier;			/* v1 hierarchy of the memory controller; <= 0: v2 */
 	const char *instance;		/* this run's id, in every event line; may be NULL */
+	lm_ser_tap_fn tap;		/* may be NULL */
+	void *tap_ctx;
 };
 
 /* Validates options (main thread). Returns 0, -EINVAL or -ENOMEM. */

@@ -45,7 +45,11 @@ static void lm_stats_head(struct lm_stats_out *o, const char *name, const char *
 }
 
 static const char *const lm_stats_type[LM_EV_EVENT_CNT] = { NULL, "exec", "exit", "oom_kill" };
-static const char *const lm_stats_sink_name[LM_STATS_SINK_CNT] = { "stdout", "file" };
+static const char *const lm_stats_sink_name[LM_STATS_SINK_CNT] = { "stdout", "file",
+									   "nats" };
+const uint32_t lm_stats_nats_ack_le_us[LM_STATS_NATS_ACK_BUCKETS] = {
+	500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 2500000, 10000000
+};
 static const char *const lm_stats_stage_name[LM_STATS_STAGE_CNT] = { "reader", "serializer",
 								      "ws" };
 static const char *const lm_stats_limit_name[LM_STATS_LIMIT_CNT] = {
@@ -85,6 +89,64 @@ static void lm_stats_by_sink(struct lm_stats_out *o, const struct lm_stats *s,
 			lm_stats_printf(o, "%s{sink=\"%s\"} %" PRIu64 "\n", name,
 					lm_stats_sink_name[k], lm_stats_get(c));
 	}
+}
+
+static void lm_stats_render_nats(struct lm_stats_out *o, const struct lm_stats *s)
+{
+	const struct lm_stats_nats *n = &s->nats;
+	/* the subtrahends first: a pending count read this way is never negative */
+	uint64_t done = lm_stats_get(&s->sink[LM_STATS_SINK_NATS].delivered) +
+			lm_stats_get(&n->shutdown_dropped);
+	uint64_t cum = 0, taken = lm_stats_get(&n->taken);
+	int b;
+
+	lm_stats_head(o, "lifemon_nats_ack_seconds", "histogram",
+		      "Round trip from publishing a message to its JetStream ack.");
+	for (b = 0; b < LM_STATS_NATS_ACK_BUCKETS; b++) {
+		cum += lm_stats_get(&n->ack_bucket[b]);
+		lm_stats_printf(o, "lifemon_nats_ack_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+				lm_stats_nats_ack_le_us[b] / 1e6, cum);
+	}
+	cum += lm_stats_get(&n->ack_bucket[LM_STATS_NATS_ACK_BUCKETS]);
+	lm_stats_printf(o, "lifemon_nats_ack_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+	lm_stats_printf(o, "lifemon_nats_ack_seconds_sum %.6f\n",
+			lm_stats_get(&n->ack_sum_us) / 1e6);
+	lm_stats_printf(o, "lifemon_nats_ack_seconds_count %" PRIu64 "\n", cum);
+	lm_stats_one(o, "lifemon_nats_pending_events", "gauge",
+		     "Events in the NATS sink not yet acked nor dropped: serialized = delivered + dropped + pending.",
+		     taken > done ? taken - done : 0);
+	lm_stats_one(o, "lifemon_nats_backlog_bytes", "gauge",
+		     "Bytes of messages waiting for a JetStream ack, in flight included.",
+		     lm_stats_get(&n->backlog_bytes));
+	lm_stats_one(o, "lifemon_nats_backlog_peak_bytes", "gauge",
+		     "Highest lifemon_nats_backlog_bytes since start.",
+		     lm_stats_get(&n->backlog_peak));
+	lm_stats_one(o, "lifemon_nats_inflight", "gauge",
+		     "Messages published and not yet acked or failed.",
+		     lm_stats_get(&n->inflight));
+	lm_stats_one(o, "lifemon_nats_published_total", "counter",
+		     "Messages handed to the NATS connection, retries included.",
+		     lm_stats_get(&n->published));
+	lm_stats_one(o, "lifemon_nats_retries_total", "counter",
+		     "Messages published again, with the same Nats-Msg-Id, after a failure.",
+		     lm_stats_get(&n->retries));
+	lm_stats_one(o, "lifemon_nats_failures_total", "counter",
+		     "Publishes that failed or got no ack in time (each is retried).",
+		     lm_stats_get(&n->failures));
+	lm_stats_one(o, "lifemon_nats_duplicates_total", "counter",
+		     "Acks in which the server said it already had the message.",
+		     lm_stats_get(&n->duplicates));
+	lm_stats_one(o, "lifemon_nats_lost_notices_total", "counter",
+		     "LOST notices for this sink's drops, acked into the stream.",
+		     lm_stats_get(&n->lost_notices));
+	lm_stats_one(o, "lifemon_nats_reconnects_total", "counter",
+		     "Times the NATS connection was re-established.",
+		     lm_stats_get(&n->reconnects));
+	lm_stats_one(o, "lifemon_nats_connected", "gauge",
+		     "1 while connected to a NATS server.", lm_stats_get(&n->connected));
+	lm_stats_one(o, "lifemon_nats_stream_ready", "gauge",
+		     "1 once the JetStream stream was found or created.",
+		     lm_stats_get(&n->stream_ready));
 }
 
 int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, char *buf,
@@ -173,6 +235,8 @@ int lm_stats_render(const struct lm_stats *s, const struct lm_stats_view *v, cha
 	lm_stats_by_sink(&o, s, v, "lifemon_sink_stalls_total",
 			 "Times a sink's device made no progress for 100 ms and it began dropping.",
 			 offsetof(struct lm_stats_sink, slow));
+	if (v->sink_enabled[LM_STATS_SINK_NATS])
+		lm_stats_render_nats(&o, s);
 	lm_stats_one(&o, "lifemon_ws_published_total", "counter",
 		     "Events entered into the WebSocket replay history.",
 		     lm_stats_get(&s->ws_published));

@@ -56,6 +56,7 @@ enum lm_stats_stage {
 enum lm_stats_sink_id {
 	LM_STATS_SINK_STDOUT,
 	LM_STATS_SINK_FILE,
+	LM_STATS_SINK_NATS,		/* delivered: acked by JetStream (net/nats.c) */
 	LM_STATS_SINK_CNT,
 };
 
@@ -65,6 +66,36 @@ struct lm_stats_sink {
 	_Atomic uint64_t bytes;		/* bytes written */
 	_Atomic uint64_t errors;	/* failed writes */
 	_Atomic uint64_t slow;		/* waits for the device that timed out */
+};
+
+/* Upper bounds of lifemon_nats_ack_seconds' buckets, in microseconds (+Inf follows). */
+#define LM_STATS_NATS_ACK_BUCKETS 12
+extern const uint32_t lm_stats_nats_ack_le_us[LM_STATS_NATS_ACK_BUCKETS];
+
+/*
+ * The NATS JetStream sink (net/nats.c). sink[LM_STATS_SINK_NATS].dropped and `taken` are
+ * written by the serializer (and by main after it joined the lm-nats thread, for what was
+ * still waiting at shutdown); everything else here by the lm-nats thread, except
+ * reconnects and connected, which nats.c's connection thread writes (fetch_add, store).
+ * The books: events serialized = taken + dropped at put; taken = delivered (acked) +
+ * dropped at shutdown + pending.
+ */
+struct lm_stats_nats {
+	_Atomic uint64_t taken;		/* events that entered the backlog */
+	_Atomic uint64_t shutdown_dropped; /* of those, dropped at shutdown (never acked) */
+	_Atomic uint64_t backlog_bytes;	/* gauge: bytes in the backlog, in flight included */
+	_Atomic uint64_t backlog_peak;	/* highest backlog_bytes seen (writer: serializer) */
+	_Atomic uint64_t inflight;	/* gauge: messages published, not yet acked or failed */
+	_Atomic uint64_t published;	/* messages handed to the connection, retries included */
+	_Atomic uint64_t retries;	/* messages published again after a failure */
+	_Atomic uint64_t duplicates;	/* acks saying the server already had the message */
+	_Atomic uint64_t failures;	/* publishes that failed or timed out */
+	_Atomic uint64_t lost_notices;	/* LOST notices of our own drops, acked */
+	_Atomic uint64_t ack_bucket[LM_STATS_NATS_ACK_BUCKETS + 1]; /* round trips, by bucket */
+	_Atomic uint64_t ack_sum_us;
+	_Atomic uint64_t reconnects;	/* writer: nats.c (atomic_fetch_add) */
+	_Atomic uint64_t connected;	/* gauge 0/1; writer: nats.c's callbacks (store) */
+	_Atomic uint64_t stream_ready;	/* gauge 0/1: the stream was found or created */
 };
 
 struct lm_stats {
@@ -87,6 +118,7 @@ struct lm_stats {
 	_Atomic uint64_t serialized;		/* events turned into JSON */
 	_Atomic uint64_t ser_slot_waits;	/* times no free text slot was available */
 	struct lm_stats_sink sink[LM_STATS_SINK_CNT];
+	struct lm_stats_nats nats;
 	/* writer: ws thread */
 	_Atomic uint64_t ws_published;		/* events entered into the replay history */
 	_Atomic uint64_t ws_delivered;		/* events written to clients, summed over clients */
