@@ -93,10 +93,10 @@ struct lm_nats {
 	bool exited;
 	_Atomic uint64_t last_ack_ns;	/* broker progress, for lm-ser's wait rule */
 
-	/* lm-ser only */
+	/* the drops not yet told: lm-ser adds to them, either thread appends the notice */
 	uint64_t loss_first, loss_last, loss_cnt;
 	uint64_t notice_ord;
-	bool dropping;
+	bool dropping;		/* lm-ser only */
 
 	/* lm-nats only */
 	bool said_unreachable;
@@ -335,6 +335,7 @@ static void lm_nats_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
 	uint64_t key, off, ord, now = lm_nats_now_ns();
 
 	(void)js;
+	(void)pae; /* a failure of any kind is retried the same way */
 	natsMsgHeader_Get(msg, "Nats-Msg-Id", &id);
 	key = lm_nats_parse_key(id);
 	pthread_mutex_lock(&n->mu);
@@ -352,7 +353,6 @@ static void lm_nats_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
 			} else {
 				e->state = LM_NATS_FAILED;
 				n->failed = true;
-				(void)pae;
 			}
 			n->inflight--;
 			break;
@@ -467,6 +467,8 @@ static bool lm_nats_ensure_stream(struct lm_nats *n)
 			 nats_GetLastError(NULL));
 	}
 	if (ok) {
+		/* the broker answered: that is progress too, before the first ack */
+		atomic_store_explicit(&n->last_ack_ns, lm_nats_now_ns(), memory_order_relaxed);
 		n->last_stream_err[0] = '\0';
 		lm_stats_set(&n->stats->nats.stream_ready, 1);
 		return true;
@@ -659,6 +661,12 @@ static void *lm_nats_main(void *arg)
 						LM_NATS_STREAM_RETRY_MS * 1000000ULL;
 		}
 		lm_nats_release(n);
+		/* nothing waits for an ack: the broker is not behind (lm-ser's wait rule) */
+		if (n->head_ord == n->tail_ord)
+			atomic_store_explicit(&n->last_ack_ns, now, memory_order_relaxed);
+		/* a loss is told as soon as there is room, not only before the next event */
+		if (n->loss_cnt && lm_nats_put_notice(n))
+			pthread_cond_signal(&n->room);
 		if (n->failed && !n->inflight)
 			lm_nats_rewind(n);
 		if (n->probe &&
@@ -669,7 +677,7 @@ static void *lm_nats_main(void *arg)
 		lm_nats_send(n, ready, &po);
 		lm_stats_set(&st->inflight, n->inflight);
 		lm_stats_set(&st->backlog_bytes, n->used);
-		if (n->stopping && n->head_ord == n->tail_ord)
+		if (n->stopping && n->head_ord == n->tail_ord && !n->loss_cnt)
 			break;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 10000000L;

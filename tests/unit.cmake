@@ -61,9 +61,13 @@ add_executable(test_pipeline tests/test_pipeline.c)
 target_link_libraries(test_pipeline PRIVATE lm_warnings lm_pipeline lm_json lm_test_rec
   PkgConfig::CMOCKA Threads::Threads)
 
+# Against a real nats-server (Debian's, single node, loopback, free port): no root needed.
+add_executable(test_nats tests/test_nats.c)
+target_link_libraries(test_nats PRIVATE lm_warnings lm_nats PkgConfig::CMOCKA)
+
 foreach(t test_json test_rec test_wstatus test_ring test_config test_hist test_pset test_http test_filter
     test_stats test_sink test_merge test_cgroup test_pipeline
-    test_www)
+    test_www test_nats)
   add_test(NAME ${t} COMMAND ${t})
   set_tests_properties(${t} PROPERTIES LABELS unit TIMEOUT 120)
 endforeach()
