@@ -948,6 +948,13 @@ void lm_nats_close(struct lm_nats *n)
 	jsCtx_Destroy(n->js);
 	natsConnection_Destroy(n->nc);
 	natsOptions_Destroy(n->nopts);
+	/*
+	 * nats.c runs connection callbacks (disconnected, on the close above) on threads of its
+	 * own, which hold `n` until they return: wait for all of them before freeing it. This
+	 * sink is the process's only NATS user, so ending the library here costs nothing.
+	 */
+	if (n->nc)
+		nats_CloseAndWait(2000);
 	pthread_cond_destroy(&n->room);
 	pthread_cond_destroy(&n->work);
 	pthread_mutex_destroy(&n->mu);

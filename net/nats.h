@@ -91,7 +91,10 @@ void lm_nats_put(struct lm_nats *n, const struct lm_txt_slot *slot);
  */
 int lm_nats_stop(struct lm_nats *n, int timeout_ms);
 
-/* Frees everything; accepts NULL. After lm_nats_stop (or without start). */
+/*
+ * Frees everything, and ends nats.c's threads (nats_CloseAndWait: the library can be used
+ * again afterwards). Accepts NULL. After lm_nats_stop (or without start).
+ */
 void lm_nats_close(struct lm_nats *n);
 
 /* The subject this sink publishes to. */
