@@ -56,6 +56,8 @@ struct lm_nats_ent {
 	uint8_t sent_before;	/* a publish of it is a retry */
 	uint8_t ours;		/* a notice of this sink's own drops */
 	uint8_t _pad[3];
+	int32_t err;		/* the last failure: a natsStatus, or a jsErrCode when > 10000 */
+	uint32_t _pad2;
 };
 
 struct lm_nats {
@@ -255,7 +257,8 @@ static void lm_nats_drop(struct lm_nats *n, const struct lm_line *l)
 		n->loss_first = l->seq;
 	n->loss_last = l->seq;
 	n->loss_cnt++;
-	lm_stats_add(&n->stats->sink[LM_STATS_SINK_NATS].dropped, 1);
+	atomic_fetch_add_explicit(&n->stats->sink[LM_STATS_SINK_NATS].dropped, 1,
+				  memory_order_relaxed);
 	if (!n->dropping) {
 		n->dropping = true;
 		lm_stats_add(&n->stats->sink[LM_STATS_SINK_NATS].slow, 1);
@@ -335,7 +338,6 @@ static void lm_nats_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
 	uint64_t key, off, ord, now = lm_nats_now_ns();
 
 	(void)js;
-	(void)pae; /* a failure of any kind is retried the same way */
 	natsMsgHeader_Get(msg, "Nats-Msg-Id", &id);
 	key = lm_nats_parse_key(id);
 	pthread_mutex_lock(&n->mu);
@@ -352,6 +354,8 @@ static void lm_nats_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
 				atomic_store_explicit(&n->last_ack_ns, now, memory_order_relaxed);
 			} else {
 				e->state = LM_NATS_FAILED;
+				e->err = pae && pae->ErrCode ? (int32_t)pae->ErrCode :
+							     (int32_t)(pae ? pae->Err : NATS_ERR);
 				n->failed = true;
 			}
 			n->inflight--;
@@ -571,6 +575,44 @@ static void lm_nats_release(struct lm_nats *n)
 		pthread_cond_broadcast(&n->room);
 }
 
+/* A failure no retry can mend: the message is larger than the server or stream takes. */
+static bool lm_nats_rejected(const struct lm_nats_ent *e)
+{
+	return e->err == NATS_MAX_PAYLOAD || e->err == JSStreamMessageExceedsMaximumErr;
+}
+
+/*
+ * Turns a message the servers refuse for good into the LOST notice for its event, in place
+ * (the notice is shorter than any event line), so it cannot hold the stream back for ever.
+ * Holds mu.
+ */
+static void lm_nats_reject(struct lm_nats *n, struct lm_nats_ent *e)
+{
+	char text[192];
+	int len = lm_json_lost(text, sizeof(text), e->seq, e->seq, 1, "nats_rejected");
+
+	lm_warn("nats", "the servers refuse event seq %" PRIu64 " (%u bytes): %s; it is "
+		"dropped and a LOST notice takes its place in the stream", e->seq, e->text_len,
+		e->err > 10000 ? "message size exceeds the stream's maximum" :
+				 natsStatus_GetText((natsStatus)e->err));
+	if (e->type) {
+		atomic_fetch_add_explicit(&n->stats->sink[LM_STATS_SINK_NATS].dropped, 1,
+					  memory_order_relaxed);
+		lm_stats_add(&n->stats->nats.rejected, 1);
+	}
+	if (len > 1 && (uint32_t)len - 1 <= e->text_len) {
+		memcpy(e + 1, text, (size_t)len - 1);
+		e->text_len = (uint32_t)len - 1;
+		e->type = 0;
+		e->key = (++n->notice_ord << 1) | 1;
+		e->ours = 1;
+		e->state = LM_NATS_UNSENT;
+	} else {
+		e->state = LM_NATS_ACKED; /* a refused notice: nothing to tell, let it go */
+	}
+	e->err = 0;
+}
+
 /*
  * After a failed round, once nothing is in flight: start again at the oldest not acked,
  * after a backoff, with one message in flight until one is acked.
@@ -584,7 +626,11 @@ static void lm_nats_rewind(struct lm_nats *n)
 
 		off = lm_nats_norm(n, off);
 		e = lm_nats_at(n, off);
-		failed += e->state == LM_NATS_FAILED;
+		if (e->state == LM_NATS_FAILED) {
+			failed++;
+			if (lm_nats_rejected(e))
+				lm_nats_reject(n, e);
+		}
 		off += e->len;
 	}
 	lm_stats_add(&n->stats->nats.failures, failed);
@@ -632,6 +678,7 @@ static void lm_nats_send(struct lm_nats *n, bool ready, jsPubOptions *po)
 		pthread_mutex_lock(&n->mu);
 		if (s != NATS_OK && e->state == LM_NATS_INFLIGHT) {
 			e->state = LM_NATS_FAILED;
+			e->err = (int32_t)s;
 			n->failed = true;
 			n->inflight--;
 		}
@@ -927,10 +974,12 @@ int lm_nats_stop(struct lm_nats *n, int timeout_ms)
 	/* whatever was not acked is lost to the stream; the server may still have some */
 	left = lm_stats_get(&n->stats->nats.taken) -
 	       lm_stats_get(&n->stats->sink[LM_STATS_SINK_NATS].delivered) -
+	       lm_stats_get(&n->stats->nats.rejected) -
 	       lm_stats_get(&n->stats->nats.shutdown_dropped);
 	if (left) {
 		lm_stats_add(&n->stats->nats.shutdown_dropped, left);
-		lm_stats_add(&n->stats->sink[LM_STATS_SINK_NATS].dropped, left);
+		atomic_fetch_add_explicit(&n->stats->sink[LM_STATS_SINK_NATS].dropped, left,
+					  memory_order_relaxed);
 		lm_warn("nats", "%" PRIu64 " events were not acked by JetStream before shutdown",
 			left);
 	}
