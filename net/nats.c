@@ -279,10 +279,13 @@ void lm_nats_put(struct lm_nats *n, const struct lm_txt_slot *slot)
 		struct lm_nats_ent *e = NULL;
 		struct timespec ts;
 
+		/* a line larger than the whole backlog would be waited for in vain */
+		bool fits = sizeof(*e) + text_len + 8 <= n->cap;
+
 		for (;;) {
 			if (!n->loss_cnt || lm_nats_put_notice(n))
 				e = lm_nats_reserve(n, text_len);
-			if (e || n->dropping || !lm_nats_should_wait(n))
+			if (e || !fits || n->dropping || !lm_nats_should_wait(n))
 				break;
 			/* full, but the broker is acking: give it 10 ms more */
 			clock_gettime(CLOCK_REALTIME, &ts);

@@ -30,7 +30,7 @@
 #include <cmocka.h>
 #include <nats/nats.h>
 
-#define SLOT_CAP (64 * 1024)
+#define SLOT_CAP (128 * 1024)
 #define MAX_MSGS 200000
 
 static char dir[] = "/tmp/lm-test-nats-XXXXXX";
@@ -559,6 +559,47 @@ static void test_refused_message_is_replaced(void **state)
 	}
 }
 
+/* A line larger than the whole backlog is dropped and told at once, never waited for. */
+static void test_line_larger_than_backlog(void **state)
+{
+	struct lm_stats st = { 0 };
+	struct lm_txt_slot slot;
+	struct lm_nats *n;
+	uint64_t seq;
+	size_t i;
+	int w;
+
+	(void)state;
+	n = open_sink(&st, "T5", 64 << 10, 0);
+	wait_ready(&st);
+	make_slot(&slot, 1, 10, 0);
+	lm_nats_put(n, &slot);
+	memset(&slot, 0, sizeof(slot));
+	slot.text = text_mem;
+	slot.lines = lines_mem;
+	w = snprintf(text_mem, SLOT_CAP, "{\"seq\":11,\"type\":\"EXEC\",\"pad\":\"%70000s\"}\n", "");
+	lines_mem[0] = (struct lm_line){ .seq = 11, .off = 0, .len = (uint32_t)w,
+					 .type = LM_EV_EXEC };
+	slot.len = (uint32_t)w;
+	slot.line_cnt = 1;
+	slot.ev_cnt = 1;
+	lm_nats_put(n, &slot);
+	make_slot(&slot, 12, 10, 0);
+	lm_nats_put(n, &slot);
+	assert_int_equal(lm_nats_stop(n, 10000), 0);
+	assert_int_equal(lm_stats_get(&st.sink[LM_STATS_SINK_NATS].dropped), 1);
+	assert_int_equal(lm_stats_get(&st.sink[LM_STATS_SINK_NATS].delivered), 20);
+	lm_nats_close(n);
+	read_stream("T5");
+	assert_int_equal(got_cnt, 21);
+	for (i = 0, seq = 1; i < got_cnt; i++, seq++) {
+		assert_int_equal(got[i].seq, seq);
+		if (seq == 11)
+			assert_string_equal(got[i].body, "{\"type\":\"LOST\",\"first_seq\":11,"
+					    "\"last_seq\":11,\"count\":1,\"reason\":\"nats_backlog_full\"}");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -568,6 +609,7 @@ int main(void)
 		cmocka_unit_test_setup(test_stalled_broker_drops_exactly, server_fresh),
 		cmocka_unit_test_setup(test_broker_down_at_start, server_fresh),
 		cmocka_unit_test(test_refused_message_is_replaced),
+		cmocka_unit_test_setup(test_line_larger_than_backlog, server_fresh),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
