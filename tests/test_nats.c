@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -98,6 +99,8 @@ static void server_start(void)
 	if (!server_pid) {
 		char log[128];
 
+		/* a test killed by ctest's timeout must not leave its server behind */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		snprintf(log, sizeof(log), "%s/server.log", dir);
 		if (!freopen(log, "a", stdout) || !freopen(log, "a", stderr))
 			_exit(126);
