@@ -34,6 +34,7 @@
 #define LM_NATS_BACKOFF_MIN_MS 50
 #define LM_NATS_BACKOFF_MAX_MS 1000
 #define LM_NATS_STREAM_RETRY_MS 1000
+#define LM_NATS_SEND_BATCH 64
 
 enum lm_nats_state {
 	LM_NATS_UNSENT,
@@ -86,10 +87,12 @@ struct lm_nats {
 	uint64_t head, send, tail;	/* byte offsets */
 	uint64_t head_ord, send_ord, tail_ord; /* entry ordinals */
 	uint32_t inflight;
-	bool failed;		/* a failure in this round: publish nothing new */
+	_Atomic bool failed;	/* a failure in this round: publish nothing new (lm-nats
+				 * reads it between publishes without the lock) */
 	bool probe;		/* after a failed round: one message in flight until acked */
 	uint64_t resume_ns;	/* no publishing before this (backoff) */
 	uint32_t backoff_ms;
+	bool ser_waiting;	/* lm-ser waits for room: wake lm-nats on every ack */
 	bool stopping;		/* lm_nats_stop: publish what is left, then end */
 	bool stop_now;
 	bool exited;
@@ -295,7 +298,9 @@ void lm_nats_put(struct lm_nats *n, const struct lm_txt_slot *slot)
 				ts.tv_nsec -= 1000000000L;
 			}
 			pthread_cond_signal(&n->work);
+			n->ser_waiting = true;
 			pthread_cond_timedwait(&n->room, &n->mu, &ts);
+			n->ser_waiting = false;
 		}
 		if (!e) {
 			lm_nats_drop(n, l);
@@ -339,6 +344,7 @@ static void lm_nats_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
 	struct lm_nats *n = closure;
 	const char *id = NULL;
 	uint64_t key, off, ord, now = lm_nats_now_ns();
+	bool wake = false;
 
 	(void)js;
 	natsMsgHeader_Get(msg, "Nats-Msg-Id", &id);
@@ -350,6 +356,14 @@ static void lm_nats_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
 		off = lm_nats_norm(n, off);
 		e = lm_nats_at(n, off);
 		if (e->key == key && e->state == LM_NATS_INFLIGHT) {
+			/*
+			 * Wake lm-nats only when it waits for this: a full window, a failed
+			 * round, a probe, lm-ser waiting for room. Otherwise its 10 ms round
+			 * releases the acked entries in batches (a wake per ack cost more than
+			 * the publish itself).
+			 */
+			wake = !pa || n->failed || n->probe || n->ser_waiting ||
+			       n->inflight >= n->max_inflight;
 			if (pa) {
 				e->state = LM_NATS_ACKED;
 				e->dup = pa->Duplicate;
@@ -367,7 +381,8 @@ static void lm_nats_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
 		off += e->len;
 	}
 	pthread_mutex_unlock(&n->mu);
-	pthread_cond_signal(&n->work);
+	if (wake)
+		pthread_cond_signal(&n->work);
 	natsMsg_Destroy(msg);
 }
 
@@ -657,33 +672,62 @@ static bool lm_nats_can_send(struct lm_nats *n, bool ready)
 static void lm_nats_send(struct lm_nats *n, bool ready, jsPubOptions *po)
 {
 	struct lm_stats_nats *st = &n->stats->nats;
+	struct lm_nats_ent *batch[LM_NATS_SEND_BATCH];
+	uint64_t again; /* bit i: batch[i] was published before (a retry) */
+	uint32_t cnt, i;
 
-	while (lm_nats_can_send(n, ready)) {
-		uint64_t off = lm_nats_norm(n, n->send);
-		struct lm_nats_ent *e = lm_nats_at(n, off);
-		bool retry;
-		natsStatus s;
+	for (;;) {
+		/* take a batch under the lock, publish it outside: one lock round per batch */
+		for (cnt = 0, again = 0; cnt < LM_NATS_SEND_BATCH && lm_nats_can_send(n, ready);) {
+			uint64_t off = lm_nats_norm(n, n->send);
+			struct lm_nats_ent *e = lm_nats_at(n, off);
 
-		n->send = off + e->len;
-		n->send_ord++;
-		if (e->state == LM_NATS_ACKED)
-			continue; /* acked in a round that failed later */
-		retry = e->sent_before;
-		e->sent_before = 1;
-		e->state = LM_NATS_INFLIGHT;
-		e->sent_ns = lm_nats_now_ns();
-		n->inflight++;
+			n->send = off + e->len;
+			n->send_ord++;
+			if (e->state == LM_NATS_ACKED)
+				continue; /* acked in a round that failed later */
+			again |= (uint64_t)e->sent_before << cnt;
+			e->sent_before = 1;
+			e->state = LM_NATS_INFLIGHT;
+			e->sent_ns = lm_nats_now_ns();
+			n->inflight++;
+			batch[cnt++] = e;
+		}
+		if (!cnt)
+			return;
 		pthread_mutex_unlock(&n->mu);
-		s = lm_nats_publish(n, e, po);
-		lm_stats_add(&st->published, 1);
-		if (retry)
-			lm_stats_add(&st->retries, 1);
+		for (i = 0; i < cnt; i++) {
+			natsStatus s;
+
+			/* a failure (here or acked meanwhile) ends publishing of anything newer */
+			if (atomic_load_explicit(&n->failed, memory_order_relaxed))
+				break;
+			s = lm_nats_publish(n, batch[i], po);
+			if (s != NATS_OK) {
+				pthread_mutex_lock(&n->mu);
+				if (batch[i]->state == LM_NATS_INFLIGHT) {
+					batch[i]->state = LM_NATS_FAILED;
+					batch[i]->err = (int32_t)s;
+					n->inflight--;
+				}
+				n->failed = true;
+				pthread_mutex_unlock(&n->mu);
+				i++;
+				break;
+			}
+		}
+		lm_stats_add(&st->published, i);
+		lm_stats_add(&st->retries, (uint64_t)__builtin_popcountll(
+						   i < 64 ? again & ((1ULL << i) - 1) : again));
 		pthread_mutex_lock(&n->mu);
-		if (s != NATS_OK && e->state == LM_NATS_INFLIGHT) {
-			e->state = LM_NATS_FAILED;
-			e->err = (int32_t)s;
-			n->failed = true;
-			n->inflight--;
+		/* not published: failed without a try, the rewind sends them again */
+		for (; i < cnt; i++) {
+			batch[i]->sent_before = (again >> i) & 1;
+			if (batch[i]->state == LM_NATS_INFLIGHT) {
+				batch[i]->state = LM_NATS_FAILED;
+				batch[i]->err = 0;
+				n->inflight--;
+			}
 		}
 	}
 }
