@@ -4,7 +4,7 @@ BUILD_DIR := build
 JOBS ?= $(shell nproc)
 ARGS ?=
 
-.PHONY: all deps deps-build build run test test-asan test-tsan test-vm clean
+.PHONY: all deps deps-build build run test test-asan test-tsan test-vm man clean
 
 all: build
 
@@ -47,6 +47,10 @@ test-tsan:
 # Only the kernel matrix: Debian 12's kernels booted in qemu with this build's lifemon inside.
 test-vm: deps build
 	ctest --test-dir $(BUILD_DIR) -L vm --output-on-failure
+
+# Regenerates docs/lifemon.8 from lifemon --help and docs/lifemon.h2m (test deploy_man checks it).
+man: build
+	scripts/gen-man.sh $(BUILD_DIR)/lifemon docs/lifemon.8
 
 clean:
 	rm -rf build build-*
