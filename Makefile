@@ -3,8 +3,11 @@
 BUILD_DIR := build
 JOBS ?= $(shell nproc)
 ARGS ?=
+# make install: where, and under which root (packagers stage into DESTDIR)
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all deps deps-build build run test test-asan test-tsan test-vm man clean
+.PHONY: all deps deps-build build run test test-asan test-tsan test-vm install man clean
 
 all: build
 
@@ -47,6 +50,14 @@ test-tsan:
 # Only the kernel matrix: Debian 12's kernels booted in qemu with this build's lifemon inside.
 test-vm: deps build
 	ctest --test-dir $(BUILD_DIR) -L vm --output-on-failure
+
+# The release build (no fault injection) installed under $(DESTDIR)$(PREFIX): the binary, man
+# page and docs under PREFIX, the systemd unit under PREFIX/lib/systemd/system (/lib/systemd/
+# system for /usr) and the arguments file under PREFIX/etc/default (/etc/default for /usr).
+install: deps-build
+	cmake --preset release -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build build-release -j$(JOBS) --target lifemon
+	DESTDIR=$(DESTDIR) cmake --install build-release
 
 # Regenerates docs/lifemon.8 from lifemon --help and docs/lifemon.h2m (test deploy_man checks it).
 man: build

@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: GPL-2.0
+# What lifemon ships, for `make install` (cmake --install, with DESTDIR): the binary, its man
+# page, the systemd unit, the arguments file for the unit, the README and the licence. The
+# unit is made at configure time from deploy/, with the paths of this CMAKE_INSTALL_PREFIX.
+# Included from CMakeLists.txt.
+
+include(GNUInstallDirs)
+
+# GNUInstallDirs puts the configuration under /etc for prefix /usr and under PREFIX/etc
+# otherwise; the unit goes where systemd looks: /lib/systemd/system for /usr (Debian 12's
+# packages use it; /usr is merged, so it is also /usr/lib/systemd/system), and
+# PREFIX/lib/systemd/system otherwise (systemd reads /usr/local/lib/systemd/system too).
+if(LM_SYSTEMD_UNITDIR)
+  set(LM_UNITDIR ${LM_SYSTEMD_UNITDIR})
+elseif(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+  set(LM_UNITDIR /lib/systemd/system)
+else()
+  set(LM_UNITDIR ${CMAKE_INSTALL_PREFIX}/lib/systemd/system)
+endif()
+set(LM_DEFAULT_DIR ${CMAKE_INSTALL_FULL_SYSCONFDIR}/default)
+set(LM_DEFAULT_FILE ${LM_DEFAULT_DIR}/lifemon)
+
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+  ${CMAKE_SOURCE_DIR}/deploy/systemd/lifemon.service ${CMAKE_SOURCE_DIR}/docs/lifemon.8
+  ${CMAKE_SOURCE_DIR}/COPYING ${CMAKE_SOURCE_DIR}/deploy/debian/copyright.in)
+
+# deploy/systemd/lifemon.service names the Debian package's paths; point them at this prefix.
+file(READ ${CMAKE_SOURCE_DIR}/deploy/systemd/lifemon.service LM_UNIT)
+string(REPLACE "/usr/bin/lifemon" "${CMAKE_INSTALL_FULL_BINDIR}/lifemon" LM_UNIT "${LM_UNIT}")
+string(REPLACE "/etc/default/lifemon" "${LM_DEFAULT_FILE}" LM_UNIT "${LM_UNIT}")
+file(CONFIGURE OUTPUT ${CMAKE_BINARY_DIR}/install/lifemon.service CONTENT "${LM_UNIT}"
+  @ONLY)
+
+# Man pages are stored compressed (Debian policy 12.1); -n keeps name and time out of the
+# header, so the package does not change when nothing else does.
+execute_process(COMMAND gzip -9nc ${CMAKE_SOURCE_DIR}/docs/lifemon.8
+  OUTPUT_FILE ${CMAKE_BINARY_DIR}/install/lifemon.8.gz RESULT_VARIABLE LM_GZIP_RC)
+if(NOT LM_GZIP_RC EQUAL 0)
+  message(FATAL_ERROR "lifemon: cannot compress docs/lifemon.8: gzip exited ${LM_GZIP_RC}")
+endif()
+
+# A machine-readable Debian copyright file whose licence paragraph is COPYING itself, so the
+# licence travels with the package (and with make install) and names nothing outside it.
+file(READ ${CMAKE_SOURCE_DIR}/deploy/debian/copyright.in LM_COPYRIGHT)
+file(STRINGS ${CMAKE_SOURCE_DIR}/COPYING LM_COPYING_LINES)
+foreach(line IN LISTS LM_COPYING_LINES)
+  if(line MATCHES "^[ \t]*$")
+    string(APPEND LM_COPYRIGHT " .\n")
+  else()
+    string(APPEND LM_COPYRIGHT " ${line}\n")
+  endif()
+endforeach()
+file(CONFIGURE OUTPUT ${CMAKE_BINARY_DIR}/install/copyright CONTENT "${LM_COPYRIGHT}")
+
+install(TARGETS lifemon RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(FILES ${CMAKE_BINARY_DIR}/install/lifemon.8.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
+install(FILES ${CMAKE_BINARY_DIR}/install/lifemon.service DESTINATION ${LM_UNITDIR})
+install(FILES ${CMAKE_SOURCE_DIR}/deploy/default/lifemon DESTINATION ${LM_DEFAULT_DIR})
+install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_BINARY_DIR}/install/copyright
+  DESTINATION ${CMAKE_INSTALL_DOCDIR})
