@@ -7,7 +7,7 @@ ARGS ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all deps deps-build build run test test-asan test-tsan test-vm install man clean
+.PHONY: all deps deps-build build run test test-asan test-tsan test-vm install deb man clean
 
 all: build
 
@@ -58,6 +58,10 @@ install: deps-build
 	cmake --preset release -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 	cmake --build build-release -j$(JOBS) --target lifemon
 	DESTDIR=$(DESTDIR) cmake --install build-release
+
+# The Debian package, from the release build with prefix /usr: build-deb/lifemon_*.deb.
+deb: deps-build
+	scripts/make-deb.sh build-deb
 
 # Regenerates docs/lifemon.8 from lifemon --help and docs/lifemon.h2m (test deploy_man checks it).
 man: build

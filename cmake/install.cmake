@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
-# What lifemon ships, for `make install` (cmake --install, with DESTDIR): the binary, its man
-# page, the systemd unit, the arguments file for the unit, the README and the licence. The
-# unit is made at configure time from deploy/, with the paths of this CMAKE_INSTALL_PREFIX.
-# Included from CMakeLists.txt.
+# What lifemon ships, for `make install` (cmake --install, with DESTDIR) and `make deb` (CPack's
+# DEB generator, prefix /usr): the binary, its man page, the systemd unit, the arguments file
+# for the unit, the README and the licence. The unit and the Debian control files are made at
+# configure time from deploy/, with the paths of this CMAKE_INSTALL_PREFIX. Included from
+# CMakeLists.txt.
 
 include(GNUInstallDirs)
 
@@ -22,7 +23,8 @@ set(LM_DEFAULT_FILE ${LM_DEFAULT_DIR}/lifemon)
 
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
   ${CMAKE_SOURCE_DIR}/deploy/systemd/lifemon.service ${CMAKE_SOURCE_DIR}/docs/lifemon.8
-  ${CMAKE_SOURCE_DIR}/COPYING ${CMAKE_SOURCE_DIR}/deploy/debian/copyright.in)
+  ${CMAKE_SOURCE_DIR}/COPYING ${CMAKE_SOURCE_DIR}/deploy/debian/copyright.in
+  ${CMAKE_SOURCE_DIR}/deploy/debian/conffiles.in)
 
 # deploy/systemd/lifemon.service names the Debian package's paths; point them at this prefix.
 file(READ ${CMAKE_SOURCE_DIR}/deploy/systemd/lifemon.service LM_UNIT)
@@ -51,6 +53,8 @@ foreach(line IN LISTS LM_COPYING_LINES)
   endif()
 endforeach()
 file(CONFIGURE OUTPUT ${CMAKE_BINARY_DIR}/install/copyright CONTENT "${LM_COPYRIGHT}")
+configure_file(${CMAKE_SOURCE_DIR}/deploy/debian/conffiles.in
+  ${CMAKE_BINARY_DIR}/install/debian/conffiles @ONLY)
 
 install(TARGETS lifemon RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES ${CMAKE_BINARY_DIR}/install/lifemon.8.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
@@ -58,3 +62,31 @@ install(FILES ${CMAKE_BINARY_DIR}/install/lifemon.service DESTINATION ${LM_UNITD
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/default/lifemon DESTINATION ${LM_DEFAULT_DIR})
 install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CMAKE_BINARY_DIR}/install/copyright
   DESTINATION ${CMAKE_INSTALL_DOCDIR})
+
+# --- the Debian package (make deb: scripts/make-deb.sh) ---
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME lifemon)
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
+set(CPACK_PACKAGE_CONTACT "lifemon maintainers <maintainers@users.noreply.b-seed-3a0ee1b8.example>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
+  "stream every process exec, exit and OOM kill as JSON (eBPF)")
+# CPack writes each line of this as a line of the control file's long description.
+set(CPACK_PACKAGE_DESCRIPTION "lifemon watches every process on the host start, end and get
+OOM-killed, through eBPF programs on BTF tracepoints, and streams each event as
+JSON to WebSocket clients, stdout, a JSON Lines file and NATS JetStream, with
+Prometheus counters that account for every event. It needs root and a kernel
+with BTF, 5.19 or newer. The systemd unit lifemon.service is installed, not
+enabled: systemctl enable --now lifemon")
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
+set(CPACK_DEBIAN_PACKAGE_SECTION admin)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+# Depends from the binary itself: dpkg-shlibdeps maps each library it links to its package.
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_STRIP_FILES ON)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${CMAKE_BINARY_DIR}/install/debian/conffiles
+  ${CMAKE_SOURCE_DIR}/deploy/debian/postinst ${CMAKE_SOURCE_DIR}/deploy/debian/prerm
+  ${CMAKE_SOURCE_DIR}/deploy/debian/postrm)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+include(CPack)
