@@ -8,17 +8,19 @@
 # without --nats and once with --nats <the 3 URLs> --nats-stream B<round> (lifemon creates the
 # stream, 3 replicas). After each step nats_ctl.py reads /metrics at once (the rates, what is
 # pending), then again once every event has been acked (the CPU, the catch-up time). After the
-# round, lifemon --nats-tail must print exactly the --output file's lines (or, if the sink
-# dropped, all but the dropped events, each announced by a LOST notice); then the stream is
-# deleted (every stream lifemon creates takes lifemon.>, so the next round's would overlap).
+# round, lifemon --nats-tail must print exactly the --output file's lines, or where a sink
+# dropped, lack only the events that sink's own LOST notices tell (bench/nats_check.py); then
+# the stream is deleted (every stream lifemon creates takes lifemon.>, so the next round's
+# would overlap).
 # Root only. Stops what it started (servers, lifemon, synth-load) by pid, also on failure.
 #
 # usage: bench/nats.sh [--rounds N] [--rates "R1 ..."] [--seconds S] [--settle S] [--port P]
-#                      [--label TEXT] [--report OUT] [--smoke] [--help]
+#                      [--modes "file nats"] [--label TEXT] [--report OUT] [--smoke] [--help]
 #   --rates     events/s per step, 0 = unlimited (default "10000 25000 50000 100000 0")
 #   --seconds   length of each step (default 3)
 #   --settle    at most this long after a step for every event to be acked (default 40)
 #   --rounds    rounds; the table shows the median per step (default 3)
+#   --modes     the runs of each round: file (without --nats), nats (default "file nats")
 #   --report    only print the report of an earlier run from its OUT directory
 #   --smoke     a few seconds, for make test: the run with --nats only, one 2 s step at
 #               5000 ev/s; fails unless the stream holds exactly the --output file's lines
@@ -49,6 +51,7 @@ log() { printf '%s nats.sh: %s\n' "$(date +%T)" "$*" >&2; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rounds) ROUNDS=${2:?}; shift ;;
+	--modes) MODES=${2:?}; shift ;;
 	--rates) RATES=${2:?}; shift ;;
 	--seconds) STEP_S=${2:?}; shift ;;
 	--settle) SETTLE_S=${2:?}; shift ;;
@@ -56,7 +59,7 @@ while [ $# -gt 0 ]; do
 	--label) LABEL=${2:?}; shift ;;
 	--report) REPORT_ONLY=${2:?}; shift ;;
 	--smoke) SMOKE=1 RATES=5000 STEP_S=2 ROUNDS=1 MODES=nats STRICT=1 ;;
-	-h|--help) sed -n '3,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '3,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option '$1' (see --help)" ;;
 	esac
 	shift
@@ -80,6 +83,7 @@ command -v curl >/dev/null || die "no curl"
 [[ $PORT =~ ^[0-9]+$ ]] || die "--port must be a number"
 [[ $SETTLE_S =~ ^[0-9]+$ ]] || die "--settle must be a number of seconds"
 for r in $RATES; do [[ $r =~ ^[0-9]+$ ]] || die "bad rate '$r'"; done
+for m in $MODES; do [[ $m =~ ^(file|nats)$ ]] || die "bad mode '$m'"; done
 if [ -z "$REPORT_ONLY" ] && { [ ! -x "$LIFEMON" ] || [ ! -x "$SYNTH_LOAD" ]; }; then
 	log "building lifemon and synth-load in $BUILD"
 	cmake --build "$BUILD" -j"$(nproc)" --target lifemon synth-load >&2 ||
@@ -301,6 +305,7 @@ for line in open(path):
              lm_pct=100 * (s["lmcpu"] - b["lmcpu"]) / (s["t"] - b["t"]),
              srv_cpu=(s["srvcpu"] - b["srvcpu"]) / (ev / 1e6) if ev else 0,
              srv_pct=100 * (s["srvcpu"] - b["srvcpu"]) / (s["t"] - b["t"]),
+             kpeak=s.get("kpeak", 0.0),
              retries=s["nretry"] - b["nretry"], failures=s["nfail"] - b["nfail"],
              dups=s["ndup"] - b["ndup"], settled=int(s["settled"]))
     key = (rate, mode)
@@ -345,10 +350,11 @@ if any(k[1] == "file" for k in rows) and any(k[1] == "nats" for k in rows):
     print("\nSide by side, the same steps in the same rounds (CPU over the step and its "
           "catch-up, per 1M events serialized):\n")
     print("| target ev/s | offered ev/s without / with | into the file sink ev/s without / with "
-          "| file dropped without / with | lifemon CPU s/1M without --nats | with --nats "
+          "| file dropped without / with | kernel ring fill peak without / with "
+          "| lifemon CPU s/1M without --nats | with --nats "
           "| ratio | lifemon CPU without / with | nats-server CPU s/1M (3 servers) "
           "| nats-server CPU | (lifemon + servers) / lifemon without |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for rate in order:
         a, n = rows.get((rate, "file")), rows.get((rate, "nats"))
         if not a or not n:
@@ -357,6 +363,7 @@ if any(k[1] == "file" for k in rows) and any(k[1] == "nats" for k in rows):
         print(f"| {target(rate)} | {med(a,'offered'):.0f} / {med(n,'offered'):.0f} "
               f"| {med(a,'file_rate'):.0f} / {med(n,'file_rate'):.0f} "
               f"| {med(a,'fdrop'):.0f} / {med(n,'fdrop'):.0f} "
+              f"| {max(x['kpeak'] for x in a):.2f} / {max(x['kpeak'] for x in n):.2f} "
               f"| {ca:.2f} | {cn:.2f} | {cn/ca:.1f}x | {med(a,'lm_pct'):.0f}% / "
               f"{med(n,'lm_pct'):.0f}% | {cs:.2f} | {med(n,'srv_pct'):.0f}% "
               f"| {(cn+cs)/ca:.1f}x |")
@@ -367,7 +374,9 @@ print("\nrates: over the step (synth-load's run), from /metrics read as it ended
       "from then until every event counted had been written and acked; CPU "
       "(process_cpu_seconds_total; the servers' utime + stime from /proc) over the step and "
       "its catch-up, 100% = one core; ack latency from lifemon_nats_ack_seconds over the "
-      "same span (p99 interpolated within a bucket); backlog peak since lifemon started.")
+      "same span (p99 interpolated within a bucket); backlog peak since lifemon started; "
+      "kernel ring fill peak: the highest lifemon_kernel_ring_fill_peak_ratio of the rounds "
+      "(since lifemon started; lifemon's consumers stop waiting at 0.75).")
 if unsettled:
     print("\nNot caught up within --settle: " + ", ".join(
         "%s/%s round %s" % (target(k[0]), k[1], r) for k, r in unsettled))

@@ -96,7 +96,7 @@ def main(argv):
             if not covered(seq, franges):
                 bad.append(f"seq {seq} is not in the file and no notice there tells")
     # kernel notices: the same in both, less those the nats sink dropped with the events
-    dropped_notes = 0
+    dropped_notes = dropped_told = 0
     rest = list(tnotes)
     for line in fnotes:
         if line in rest:
@@ -105,6 +105,7 @@ def main(argv):
         j = json.loads(line)
         if covered(j.get("before_seq", 0), tranges):
             dropped_notes += 1
+            dropped_told += j.get("count", 0)
         else:
             bad.append(f"notice {line:.80} is not in the stream")
     bad += [f"notice {line:.80} is in the stream only" for line in rest]
@@ -117,8 +118,9 @@ def main(argv):
     print(f"stream = file less what each sink dropped and told: the stream lacks "
           f"{not_in_stream} events ({len(tranges)} nats_backlog_full notices), the file "
           f"{not_in_file} ({len(franges)} sink_full notices)"
-          + (f"; {dropped_notes} kernel_ring_full notices dropped with events by the nats "
-             "sink" if dropped_notes else "")
+          + (f"; the nats sink dropped {dropped_notes} kernel_ring_full notices (telling "
+             f"{dropped_told} events the kernel lost, which the stream then never tells)"
+             if dropped_notes else "")
           + (f"; {len(bad)} problems: " + "; ".join(bad[:5]) if bad else "; all told exactly"))
     return 1 if bad else 0
 

@@ -21,7 +21,8 @@ usage: nats_ctl.py RUN_DIR        (commands on stdin, one reply line each on std
                     reply a snapshot
   threads [mark]    lifemon's CPU by thread name since the last "threads mark" (nats.c's
                     threads keep the name of the thread that started them: "lifemon");
-                    reply "NAME=SECONDS ..." largest first ("ok" to a mark)
+                    reply "NAME=CPUs/SWITCHEScs ..." (CPU seconds, voluntary and
+                    involuntary context switches) largest first ("ok" to a mark)
   delete STREAM     $JS.API.STREAM.DELETE.STREAM; reply "ok" or "error=..."
   quit              stop the servers and end
 A snapshot: "settled=0|1|2 k=v ..." with the keys of KEYS; settled=1: the books balance
@@ -40,7 +41,7 @@ import nats_cluster  # noqa: E402  (tests/nats_cluster.py)
 
 KEYS = ("t", "events", "kdrop", "read", "ser", "fdel", "fdrop", "ndel", "ndrop", "npend",
         "nbytes", "npeak", "ninfl", "npub", "nretry", "nfail", "ndup", "nlost", "nconn",
-        "nready", "ackn", "acksum", "lmcpu", "srvcpu", "ackb")
+        "nready", "ackn", "acksum", "lmcpu", "srvcpu", "kpeak", "ackb")
 METRICS = {
     "lifemon_events_total": "events",
     "lifemon_kernel_dropped_total": "kdrop",
@@ -60,6 +61,7 @@ METRICS = {
     "lifemon_nats_ack_seconds_count": "ackn",
     "lifemon_nats_ack_seconds_sum": "acksum",
     "process_cpu_seconds_total": "lmcpu",
+    "lifemon_kernel_ring_fill_peak_ratio": "kpeak",
 }
 SINKS = {("lifemon_sink_delivered_total", "file"): "fdel",
          ("lifemon_sink_dropped_total", "file"): "fdrop",
@@ -89,15 +91,19 @@ threads_mark = {}
 
 
 def threads_cpu():
-    """{thread name: CPU seconds} of lifemon's threads now (a name's threads summed; a thread
-    that ended is no longer counted)."""
+    """{thread name: [CPU seconds, context switches]} of lifemon's threads now (a name's
+    threads summed; a thread that ended is no longer counted)."""
     by_name = {}
     for tid in os.listdir(f"/proc/{lm_pid}/task"):
         try:
             cpu, name = stat_cpu(f"/proc/{lm_pid}/task/{tid}/stat")
+            with open(f"/proc/{lm_pid}/task/{tid}/status") as f:
+                cs = sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
         except (OSError, IndexError, ValueError):
             continue
-        by_name[name] = by_name.get(name, 0.0) + cpu
+        v = by_name.setdefault(name, [0.0, 0])
+        v[0] += cpu
+        v[1] += cs
     return by_name
 
 
@@ -248,9 +254,10 @@ def main():
                     threads_mark = now
                     reply("ok")
                     continue
-                d = {n: c - threads_mark.get(n, 0.0) for n, c in now.items()}
-                reply(" ".join("%s=%.2f" % (n.replace(" ", "_"), c)
-                               for n, c in sorted(d.items(), key=lambda x: -x[1])))
+                d = {n: [c - threads_mark.get(n, (0.0, 0))[0], cs - threads_mark.get(n, (0, 0))[1]]
+                     for n, (c, cs) in now.items()}
+                reply(" ".join("%s=%.2fs/%dcs" % (n.replace(" ", "_"), c, cs)
+                               for n, (c, cs) in sorted(d.items(), key=lambda x: -x[1][0])))
             elif args[0] == "delete":
                 reply(stream_delete(args[1]))
             elif args[0] == "quit":
