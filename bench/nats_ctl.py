@@ -157,10 +157,15 @@ def balanced(v):
 
 
 def caught_up(old, v):
-    """Everything counted at `old` has passed every sink by `v` (host noise may follow)."""
+    """Everything counted at `old` has passed every sink by `v` (host noise may follow).
+    Against what was read, not lifemon_serialized_total: that is added once per batch, and a
+    batch lasts as long as the reader keeps up, so it can lag the sinks by 100,000s of
+    events; the nats sink's own count (delivered + dropped + pending) is exact."""
     return (v["read"] + v["kdrop"] >= old["events"] and v["ser"] >= old["read"]
-            and v["fdel"] + v["fdrop"] >= old["ser"]
-            and (not with_nats or v["ndel"] + v["ndrop"] >= old["ser"]))
+            and v["fdel"] + v["fdrop"] >= old["read"]
+            and (not with_nats or (v["ndel"] + v["ndrop"] >= old["read"] and
+                                   v["ndel"] + v["ndrop"] >= old["ndel"] + old["ndrop"] +
+                                   old["npend"])))
 
 
 def reply_snap(v, ok):
