@@ -348,7 +348,7 @@ if any(k[1] == "nats" for k in rows):
               f"| {med(rs,'retries'):.0f} | {loss} |")
 if any(k[1] == "file" for k in rows) and any(k[1] == "nats" for k in rows):
     print("\nSide by side, the same steps in the same rounds (CPU over the step and its "
-          "catch-up, per 1M events serialized):\n")
+          "catch-up, per\n1M events serialized):\n")
     print("| target ev/s | offered ev/s without / with | into the file sink ev/s without / with "
           "| file dropped without / with | kernel ring fill peak without / with "
           "| lifemon CPU s/1M without --nats | with --nats "
