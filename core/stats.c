@@ -96,7 +96,7 @@ static void lm_stats_render_nats(struct lm_stats_out *o, const struct lm_stats *
 	const struct lm_stats_nats *n = &s->nats;
 	/* the subtrahends first: a pending count read this way is never negative */
 	uint64_t done = lm_stats_get(&s->sink[LM_STATS_SINK_NATS].delivered) +
-			lm_stats_get(&n->shutdown_dropped);
+			lm_stats_get(&n->shutdown_dropped) + lm_stats_get(&n->rejected);
 	uint64_t cum = 0, taken = lm_stats_get(&n->taken);
 	int b;
 
@@ -136,6 +136,9 @@ static void lm_stats_render_nats(struct lm_stats_out *o, const struct lm_stats *
 	lm_stats_one(o, "lifemon_nats_duplicates_total", "counter",
 		     "Acks in which the server said it already had the message.",
 		     lm_stats_get(&n->duplicates));
+	lm_stats_one(o, "lifemon_nats_rejected_total", "counter",
+		     "Events the servers refused for good (larger than they take); a LOST notice replaced each.",
+		     lm_stats_get(&n->rejected));
 	lm_stats_one(o, "lifemon_nats_lost_notices_total", "counter",
 		     "LOST notices for this sink's drops, acked into the stream.",
 		     lm_stats_get(&n->lost_notices));

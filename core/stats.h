@@ -73,16 +73,18 @@ struct lm_stats_sink {
 extern const uint32_t lm_stats_nats_ack_le_us[LM_STATS_NATS_ACK_BUCKETS];
 
 /*
- * The NATS JetStream sink (net/nats.c). sink[LM_STATS_SINK_NATS].dropped and `taken` are
- * written by the serializer (and by main after it joined the lm-nats thread, for what was
- * still waiting at shutdown); everything else here by the lm-nats thread, except
- * reconnects and connected, which nats.c's connection thread writes (fetch_add, store).
- * The books: events serialized = taken + dropped at put; taken = delivered (acked) +
- * dropped at shutdown + pending.
+ * The NATS JetStream sink (net/nats.c). `taken` is written by the serializer;
+ * sink[LM_STATS_SINK_NATS].dropped by the serializer (a full backlog), lm-nats (a message
+ * the servers refuse) and main after the threads were joined (unacked at shutdown), each
+ * with atomic_fetch_add; everything else here by the lm-nats thread, except reconnects and
+ * connected, which nats.c's callback thread writes (fetch_add, store). The books: events
+ * serialized = taken + dropped at put; taken = delivered (acked) + rejected + dropped at
+ * shutdown + pending.
  */
 struct lm_stats_nats {
 	_Atomic uint64_t taken;		/* events that entered the backlog */
 	_Atomic uint64_t shutdown_dropped; /* of those, dropped at shutdown (never acked) */
+	_Atomic uint64_t rejected;	/* of those, refused by the servers for good (too large) */
 	_Atomic uint64_t backlog_bytes;	/* gauge: bytes in the backlog, in flight included */
 	_Atomic uint64_t backlog_peak;	/* highest backlog_bytes seen (writer: serializer) */
 	_Atomic uint64_t inflight;	/* gauge: messages published, not yet acked or failed */

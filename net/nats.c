@@ -34,6 +34,7 @@
 #define LM_NATS_BACKOFF_MIN_MS 50
 #define LM_NATS_BACKOFF_MAX_MS 1000
 #define LM_NATS_STREAM_RETRY_MS 1000
+#define LM_NATS_SEND_BATCH 64
 
 enum lm_nats_state {
 	LM_NATS_UNSENT,
@@ -56,6 +57,8 @@ struct lm_nats_ent {
 	uint8_t sent_before;	/* a publish of it is a retry */
 	uint8_t ours;		/* a notice of this sink's own drops */
 	uint8_t _pad[3];
+	int32_t err;		/* the last failure: a natsStatus, or a jsErrCode when > 10000 */
+	uint32_t _pad2;
 };
 
 struct lm_nats {
@@ -84,10 +87,12 @@ struct lm_nats {
 	uint64_t head, send, tail;	/* byte offsets */
 	uint64_t head_ord, send_ord, tail_ord; /* entry ordinals */
 	uint32_t inflight;
-	bool failed;		/* a failure in this round: publish nothing new */
+	_Atomic bool failed;	/* a failure in this round: publish nothing new (lm-nats
+				 * reads it between publishes without the lock) */
 	bool probe;		/* after a failed round: one message in flight until acked */
 	uint64_t resume_ns;	/* no publishing before this (backoff) */
 	uint32_t backoff_ms;
+	bool ser_waiting;	/* lm-ser waits for room: wake lm-nats on every ack */
 	bool stopping;		/* lm_nats_stop: publish what is left, then end */
 	bool stop_now;
 	bool exited;
@@ -255,7 +260,8 @@ static void lm_nats_drop(struct lm_nats *n, const struct lm_line *l)
 		n->loss_first = l->seq;
 	n->loss_last = l->seq;
 	n->loss_cnt++;
-	lm_stats_add(&n->stats->sink[LM_STATS_SINK_NATS].dropped, 1);
+	atomic_fetch_add_explicit(&n->stats->sink[LM_STATS_SINK_NATS].dropped, 1,
+				  memory_order_relaxed);
 	if (!n->dropping) {
 		n->dropping = true;
 		lm_stats_add(&n->stats->sink[LM_STATS_SINK_NATS].slow, 1);
@@ -276,10 +282,13 @@ void lm_nats_put(struct lm_nats *n, const struct lm_txt_slot *slot)
 		struct lm_nats_ent *e = NULL;
 		struct timespec ts;
 
+		/* a line larger than the whole backlog would be waited for in vain */
+		bool fits = sizeof(*e) + text_len + 8 <= n->cap;
+
 		for (;;) {
 			if (!n->loss_cnt || lm_nats_put_notice(n))
 				e = lm_nats_reserve(n, text_len);
-			if (e || n->dropping || !lm_nats_should_wait(n))
+			if (e || !fits || n->dropping || !lm_nats_should_wait(n))
 				break;
 			/* full, but the broker is acking: give it 10 ms more */
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -289,7 +298,9 @@ void lm_nats_put(struct lm_nats *n, const struct lm_txt_slot *slot)
 				ts.tv_nsec -= 1000000000L;
 			}
 			pthread_cond_signal(&n->work);
+			n->ser_waiting = true;
 			pthread_cond_timedwait(&n->room, &n->mu, &ts);
+			n->ser_waiting = false;
 		}
 		if (!e) {
 			lm_nats_drop(n, l);
@@ -333,9 +344,9 @@ static void lm_nats_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
 	struct lm_nats *n = closure;
 	const char *id = NULL;
 	uint64_t key, off, ord, now = lm_nats_now_ns();
+	bool wake = false;
 
 	(void)js;
-	(void)pae; /* a failure of any kind is retried the same way */
 	natsMsgHeader_Get(msg, "Nats-Msg-Id", &id);
 	key = lm_nats_parse_key(id);
 	pthread_mutex_lock(&n->mu);
@@ -345,6 +356,14 @@ static void lm_nats_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
 		off = lm_nats_norm(n, off);
 		e = lm_nats_at(n, off);
 		if (e->key == key && e->state == LM_NATS_INFLIGHT) {
+			/*
+			 * Wake lm-nats only when it waits for this: a full window, a failed
+			 * round, a probe, lm-ser waiting for room. Otherwise its 10 ms round
+			 * releases the acked entries in batches (a wake per ack cost more than
+			 * the publish itself).
+			 */
+			wake = !pa || n->failed || n->probe || n->ser_waiting ||
+			       n->inflight >= n->max_inflight;
 			if (pa) {
 				e->state = LM_NATS_ACKED;
 				e->dup = pa->Duplicate;
@@ -352,6 +371,8 @@ static void lm_nats_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
 				atomic_store_explicit(&n->last_ack_ns, now, memory_order_relaxed);
 			} else {
 				e->state = LM_NATS_FAILED;
+				e->err = pae && pae->ErrCode ? (int32_t)pae->ErrCode :
+							     (int32_t)(pae ? pae->Err : NATS_ERR);
 				n->failed = true;
 			}
 			n->inflight--;
@@ -360,7 +381,8 @@ static void lm_nats_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
 		off += e->len;
 	}
 	pthread_mutex_unlock(&n->mu);
-	pthread_cond_signal(&n->work);
+	if (wake)
+		pthread_cond_signal(&n->work);
 	natsMsg_Destroy(msg);
 }
 
@@ -571,6 +593,44 @@ static void lm_nats_release(struct lm_nats *n)
 		pthread_cond_broadcast(&n->room);
 }
 
+/* A failure no retry can mend: the message is larger than the server or stream takes. */
+static bool lm_nats_rejected(const struct lm_nats_ent *e)
+{
+	return e->err == NATS_MAX_PAYLOAD || e->err == JSStreamMessageExceedsMaximumErr;
+}
+
+/*
+ * Turns a message the servers refuse for good into the LOST notice for its event, in place
+ * (the notice is shorter than any event line), so it cannot hold the stream back for ever.
+ * Holds mu.
+ */
+static void lm_nats_reject(struct lm_nats *n, struct lm_nats_ent *e)
+{
+	char text[192];
+	int len = lm_json_lost(text, sizeof(text), e->seq, e->seq, 1, "nats_rejected");
+
+	lm_warn("nats", "the servers refuse event seq %" PRIu64 " (%u bytes): %s; it is "
+		"dropped and a LOST notice takes its place in the stream", e->seq, e->text_len,
+		e->err > 10000 ? "message size exceeds the stream's maximum" :
+				 natsStatus_GetText((natsStatus)e->err));
+	if (e->type) {
+		atomic_fetch_add_explicit(&n->stats->sink[LM_STATS_SINK_NATS].dropped, 1,
+					  memory_order_relaxed);
+		lm_stats_add(&n->stats->nats.rejected, 1);
+	}
+	if (len > 1 && (uint32_t)len - 1 <= e->text_len) {
+		memcpy(e + 1, text, (size_t)len - 1);
+		e->text_len = (uint32_t)len - 1;
+		e->type = 0;
+		e->key = (++n->notice_ord << 1) | 1;
+		e->ours = 1;
+		e->state = LM_NATS_UNSENT;
+	} else {
+		e->state = LM_NATS_ACKED; /* a refused notice: nothing to tell, let it go */
+	}
+	e->err = 0;
+}
+
 /*
  * After a failed round, once nothing is in flight: start again at the oldest not acked,
  * after a backoff, with one message in flight until one is acked.
@@ -584,7 +644,11 @@ static void lm_nats_rewind(struct lm_nats *n)
 
 		off = lm_nats_norm(n, off);
 		e = lm_nats_at(n, off);
-		failed += e->state == LM_NATS_FAILED;
+		if (e->state == LM_NATS_FAILED) {
+			failed++;
+			if (lm_nats_rejected(e))
+				lm_nats_reject(n, e);
+		}
 		off += e->len;
 	}
 	lm_stats_add(&n->stats->nats.failures, failed);
@@ -608,32 +672,62 @@ static bool lm_nats_can_send(struct lm_nats *n, bool ready)
 static void lm_nats_send(struct lm_nats *n, bool ready, jsPubOptions *po)
 {
 	struct lm_stats_nats *st = &n->stats->nats;
+	struct lm_nats_ent *batch[LM_NATS_SEND_BATCH];
+	uint64_t again; /* bit i: batch[i] was published before (a retry) */
+	uint32_t cnt, i;
 
-	while (lm_nats_can_send(n, ready)) {
-		uint64_t off = lm_nats_norm(n, n->send);
-		struct lm_nats_ent *e = lm_nats_at(n, off);
-		bool retry;
-		natsStatus s;
+	for (;;) {
+		/* take a batch under the lock, publish it outside: one lock round per batch */
+		for (cnt = 0, again = 0; cnt < LM_NATS_SEND_BATCH && lm_nats_can_send(n, ready);) {
+			uint64_t off = lm_nats_norm(n, n->send);
+			struct lm_nats_ent *e = lm_nats_at(n, off);
 
-		n->send = off + e->len;
-		n->send_ord++;
-		if (e->state == LM_NATS_ACKED)
-			continue; /* acked in a round that failed later */
-		retry = e->sent_before;
-		e->sent_before = 1;
-		e->state = LM_NATS_INFLIGHT;
-		e->sent_ns = lm_nats_now_ns();
-		n->inflight++;
+			n->send = off + e->len;
+			n->send_ord++;
+			if (e->state == LM_NATS_ACKED)
+				continue; /* acked in a round that failed later */
+			again |= (uint64_t)e->sent_before << cnt;
+			e->sent_before = 1;
+			e->state = LM_NATS_INFLIGHT;
+			e->sent_ns = lm_nats_now_ns();
+			n->inflight++;
+			batch[cnt++] = e;
+		}
+		if (!cnt)
+			return;
 		pthread_mutex_unlock(&n->mu);
-		s = lm_nats_publish(n, e, po);
-		lm_stats_add(&st->published, 1);
-		if (retry)
-			lm_stats_add(&st->retries, 1);
+		for (i = 0; i < cnt; i++) {
+			natsStatus s;
+
+			/* a failure (here or acked meanwhile) ends publishing of anything newer */
+			if (atomic_load_explicit(&n->failed, memory_order_relaxed))
+				break;
+			s = lm_nats_publish(n, batch[i], po);
+			if (s != NATS_OK) {
+				pthread_mutex_lock(&n->mu);
+				if (batch[i]->state == LM_NATS_INFLIGHT) {
+					batch[i]->state = LM_NATS_FAILED;
+					batch[i]->err = (int32_t)s;
+					n->inflight--;
+				}
+				n->failed = true;
+				pthread_mutex_unlock(&n->mu);
+				i++;
+				break;
+			}
+		}
+		lm_stats_add(&st->published, i);
+		lm_stats_add(&st->retries, (uint64_t)__builtin_popcountll(
+						   i < 64 ? again & ((1ULL << i) - 1) : again));
 		pthread_mutex_lock(&n->mu);
-		if (s != NATS_OK && e->state == LM_NATS_INFLIGHT) {
-			e->state = LM_NATS_FAILED;
-			n->failed = true;
-			n->inflight--;
+		/* not published: failed without a try, the rewind sends them again */
+		for (; i < cnt; i++) {
+			batch[i]->sent_before = (again >> i) & 1;
+			if (batch[i]->state == LM_NATS_INFLIGHT) {
+				batch[i]->state = LM_NATS_FAILED;
+				batch[i]->err = 0;
+				n->inflight--;
+			}
 		}
 	}
 }
@@ -927,10 +1021,12 @@ int lm_nats_stop(struct lm_nats *n, int timeout_ms)
 	/* whatever was not acked is lost to the stream; the server may still have some */
 	left = lm_stats_get(&n->stats->nats.taken) -
 	       lm_stats_get(&n->stats->sink[LM_STATS_SINK_NATS].delivered) -
+	       lm_stats_get(&n->stats->nats.rejected) -
 	       lm_stats_get(&n->stats->nats.shutdown_dropped);
 	if (left) {
 		lm_stats_add(&n->stats->nats.shutdown_dropped, left);
-		lm_stats_add(&n->stats->sink[LM_STATS_SINK_NATS].dropped, left);
+		atomic_fetch_add_explicit(&n->stats->sink[LM_STATS_SINK_NATS].dropped, left,
+					  memory_order_relaxed);
 		lm_warn("nats", "%" PRIu64 " events were not acked by JetStream before shutdown",
 			left);
 	}

@@ -418,6 +418,77 @@ static void check_output_user(void)
 		     path);
 }
 
+/*
+ * The NATS options: each bad value, a --nats-* option without --nats, a --tail-* option
+ * without --nats-tail, an unreadable creds or token file: exit 2, one line naming the
+ * option, nothing attached. --nats-tail with no server answering: exit 1, one line.
+ */
+static void check_nats_options(void)
+{
+	static const char *const w_nats[] = {"--nats", NULL};
+	static const char *const w_subject[] = {"--nats-subject", NULL};
+	static const char *const w_replicas[] = {"--nats-replicas", NULL};
+	static const char *const w_backlog[] = {"--nats-backlog-bytes", NULL};
+	static const char *const w_creds[] = {"--nats-creds", NULL};
+	static const char *const w_token[] = {"--nats-token-file", NULL};
+	static const char *const w_tail[] = {"--nats-tail", NULL};
+	static const char *const w_stream[] = {"--nats-stream", NULL};
+	static const char *const w_connect[] = {"cannot connect", NULL};
+	const char *const no_nats[] = {"--nats-subject", "a.b", NULL};
+	const char *const bad_subject[] = {"--nats", "nats://127.0.0.1:1", "--nats-subject",
+					   "lifemon.*", NULL};
+	const char *const bad_replicas[] = {"--nats", "nats://127.0.0.1:1", "--nats-replicas",
+					    "9", NULL};
+	const char *const bad_backlog[] = {"--nats", "nats://127.0.0.1:1",
+					   "--nats-backlog-bytes", "1K", NULL};
+	const char *const bad_stream[] = {"--nats", "nats://127.0.0.1:1", "--nats-stream",
+					  "a.b", NULL};
+	const char *const bad_creds[] = {"--nats", "nats://127.0.0.1:1", "--nats-creds",
+					 "/nonexistent/lifemon.creds", NULL};
+	const char *const bad_token[] = {"--nats", "nats://127.0.0.1:1", "--nats-token-file",
+					 "/nonexistent/lifemon.token", NULL};
+	const char *const tail_alone[] = {"--tail-follow", NULL};
+	const char *const tail_no_url[] = {"--nats-tail", NULL};
+	const char *const tail_nobody[] = {"--nats-tail", "--nats", "nats://127.0.0.1:1", NULL};
+	char buf[64];
+	struct run r;
+
+	run_lifemon_v(&r, no_nats);
+	expect_one_line_error(&r, "--nats-subject without --nats", w_nats);
+	run_free(&r);
+	run_lifemon_v(&r, bad_subject);
+	expect_one_line_error(&r, "--nats-subject lifemon.*", w_subject);
+	run_free(&r);
+	run_lifemon_v(&r, bad_replicas);
+	expect_one_line_error(&r, "--nats-replicas 9", w_replicas);
+	run_free(&r);
+	run_lifemon_v(&r, bad_backlog);
+	expect_one_line_error(&r, "--nats-backlog-bytes 1K", w_backlog);
+	run_free(&r);
+	run_lifemon_v(&r, bad_stream);
+	expect_one_line_error(&r, "--nats-stream a.b", w_stream);
+	run_free(&r);
+	run_lifemon_v(&r, bad_creds);
+	expect_one_line_error(&r, "--nats-creds /nonexistent", w_creds);
+	run_free(&r);
+	run_lifemon_v(&r, bad_token);
+	expect_one_line_error(&r, "--nats-token-file /nonexistent", w_token);
+	run_free(&r);
+	run_lifemon_v(&r, tail_alone);
+	expect_one_line_error(&r, "--tail-follow without --nats-tail", w_tail);
+	run_free(&r);
+	run_lifemon_v(&r, tail_no_url);
+	expect_one_line_error(&r, "--nats-tail without --nats", w_nats);
+	run_free(&r);
+	run_lifemon_v(&r, tail_nobody);
+	LM_IT_EXPECT(!r.timed_out && WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1,
+		     "--nats-tail, no server: ended with %s, want exit 1; stderr: %s",
+		     lm_it_wstatus_str(r.status, buf, sizeof(buf)), r.err);
+	LM_IT_EXPECT(count_lines(r.err) == 1 && strstr(r.err, w_connect[0]),
+		     "--nats-tail, no server: want one line saying cannot connect: \"%s\"", r.err);
+	run_free(&r);
+}
+
 int main(int argc, char **argv)
 {
 	lm_it_init("it_cli", argc, argv, 100);
@@ -431,5 +502,6 @@ int main(int argc, char **argv)
 	check_help_version();
 	check_not_root();
 	check_output_user();
+	check_nats_options();
 	return lm_it_finish();
 }

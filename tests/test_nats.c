@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,7 +31,7 @@
 #include <cmocka.h>
 #include <nats/nats.h>
 
-#define SLOT_CAP (64 * 1024)
+#define SLOT_CAP (128 * 1024)
 #define MAX_MSGS 200000
 
 static char dir[] = "/tmp/lm-test-nats-XXXXXX";
@@ -84,6 +85,7 @@ static void sleep_ms(long ms)
 }
 
 static int store_gen; /* a fresh store per test: every stream lifemon makes takes lifemon.> */
+static const char *server_conf; /* NULL, or a config file for the next start */
 
 static void server_start(void)
 {
@@ -97,11 +99,17 @@ static void server_start(void)
 	if (!server_pid) {
 		char log[128];
 
+		/* a test killed by ctest's timeout must not leave its server behind */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		snprintf(log, sizeof(log), "%s/server.log", dir);
 		if (!freopen(log, "a", stdout) || !freopen(log, "a", stderr))
 			_exit(126);
-		execlp("nats-server", "nats-server", "-js", "-a", "127.0.0.1", "-p", port, "-sd",
-		       store, (char *)NULL);
+		if (server_conf)
+			execlp("nats-server", "nats-server", "-c", server_conf, "-js", "-a",
+			       "127.0.0.1", "-p", port, "-sd", store, (char *)NULL);
+		else
+			execlp("nats-server", "nats-server", "-js", "-a", "127.0.0.1", "-p", port,
+			       "-sd", store, (char *)NULL);
 		_exit(127);
 	}
 	for (i = 0; i < 100 && !port_open(server_port); i++)
@@ -491,6 +499,110 @@ static void test_broker_down_at_start(void **state)
 	check_in_order(1000, 0);
 }
 
+/*
+ * A line larger than the server takes (max_payload 4 KiB here) can never be published: it
+ * must not hold the stream back. It is dropped, counted as rejected, and a LOST notice
+ * (nats_rejected) takes its place; everything after it arrives.
+ */
+static void test_refused_message_is_replaced(void **state)
+{
+	static char conf[128];
+	struct lm_stats st = { 0 };
+	struct lm_txt_slot slot;
+	struct lm_nats *n;
+	uint64_t seq;
+	size_t i;
+	FILE *f;
+	int w;
+
+	(void)state;
+	snprintf(conf, sizeof(conf), "%s/small.conf", dir);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "max_payload: 4096\n");
+	fclose(f);
+	server_stop();
+	store_gen++;
+	server_conf = conf;
+	server_start();
+	server_conf = NULL;
+	n = open_sink(&st, "T4", 1 << 20, 0);
+	wait_ready(&st);
+	make_slot(&slot, 1, 10, 0);
+	lm_nats_put(n, &slot);
+	/* seq 11: one 6000-byte line */
+	memset(&slot, 0, sizeof(slot));
+	slot.text = text_mem;
+	slot.lines = lines_mem;
+	w = snprintf(text_mem, SLOT_CAP, "{\"seq\":11,\"type\":\"EXEC\",\"pad\":\"%6000s\"}\n", "");
+	lines_mem[0] = (struct lm_line){ .seq = 11, .off = 0, .len = (uint32_t)w,
+					 .type = LM_EV_EXEC };
+	slot.len = (uint32_t)w;
+	slot.line_cnt = 1;
+	slot.ev_cnt = 1;
+	lm_nats_put(n, &slot);
+	make_slot(&slot, 12, 10, 0);
+	lm_nats_put(n, &slot);
+	assert_int_equal(lm_nats_stop(n, 10000), 0);
+	assert_int_equal(lm_stats_get(&st.nats.rejected), 1);
+	assert_int_equal(lm_stats_get(&st.sink[LM_STATS_SINK_NATS].dropped), 1);
+	assert_int_equal(lm_stats_get(&st.sink[LM_STATS_SINK_NATS].delivered), 20);
+	lm_nats_close(n);
+	read_stream("T4");
+	assert_int_equal(got_cnt, 21);
+	for (i = 0, seq = 1; i < got_cnt; i++, seq++) {
+		assert_int_equal(got[i].seq, seq);
+		if (seq == 11) {
+			assert_string_equal(got[i].type, "LOST");
+			assert_string_equal(got[i].body, "{\"type\":\"LOST\",\"first_seq\":11,"
+					    "\"last_seq\":11,\"count\":1,\"reason\":\"nats_rejected\"}");
+		} else {
+			assert_string_equal(got[i].type, "EXEC");
+		}
+	}
+}
+
+/* A line larger than the whole backlog is dropped and told at once, never waited for. */
+static void test_line_larger_than_backlog(void **state)
+{
+	struct lm_stats st = { 0 };
+	struct lm_txt_slot slot;
+	struct lm_nats *n;
+	uint64_t seq;
+	size_t i;
+	int w;
+
+	(void)state;
+	n = open_sink(&st, "T5", 64 << 10, 0);
+	wait_ready(&st);
+	make_slot(&slot, 1, 10, 0);
+	lm_nats_put(n, &slot);
+	memset(&slot, 0, sizeof(slot));
+	slot.text = text_mem;
+	slot.lines = lines_mem;
+	w = snprintf(text_mem, SLOT_CAP, "{\"seq\":11,\"type\":\"EXEC\",\"pad\":\"%70000s\"}\n", "");
+	lines_mem[0] = (struct lm_line){ .seq = 11, .off = 0, .len = (uint32_t)w,
+					 .type = LM_EV_EXEC };
+	slot.len = (uint32_t)w;
+	slot.line_cnt = 1;
+	slot.ev_cnt = 1;
+	lm_nats_put(n, &slot);
+	make_slot(&slot, 12, 10, 0);
+	lm_nats_put(n, &slot);
+	assert_int_equal(lm_nats_stop(n, 10000), 0);
+	assert_int_equal(lm_stats_get(&st.sink[LM_STATS_SINK_NATS].dropped), 1);
+	assert_int_equal(lm_stats_get(&st.sink[LM_STATS_SINK_NATS].delivered), 20);
+	lm_nats_close(n);
+	read_stream("T5");
+	assert_int_equal(got_cnt, 21);
+	for (i = 0, seq = 1; i < got_cnt; i++, seq++) {
+		assert_int_equal(got[i].seq, seq);
+		if (seq == 11)
+			assert_string_equal(got[i].body, "{\"type\":\"LOST\",\"first_seq\":11,"
+					    "\"last_seq\":11,\"count\":1,\"reason\":\"nats_backlog_full\"}");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -499,6 +611,8 @@ int main(void)
 		cmocka_unit_test_setup(test_every_event_once_in_order, server_fresh),
 		cmocka_unit_test_setup(test_stalled_broker_drops_exactly, server_fresh),
 		cmocka_unit_test_setup(test_broker_down_at_start, server_fresh),
+		cmocka_unit_test(test_refused_message_is_replaced),
+		cmocka_unit_test_setup(test_line_larger_than_backlog, server_fresh),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
