@@ -10,10 +10,10 @@ usage: nats_check.py [--strict] FILE STREAM NATS_DROPPED FILE_DROPPED
 
 Both sinks get the same lines, so where neither dropped the stream must be the file, byte for
 byte. When a sink dropped (by design only once its backlog is full and the kernel rings pass
-their high-water mark, or the broker stopped acking), each event it lacks must lie in a LOST
-notice of its own (the stream's "nats_backlog_full", the file's "sink_full"), which no other
-place has, and the events each one lacks must number exactly what the notices tell and what the
-sink counted. Every event present in both must be the same line, and each of them in seq order
+their high-water mark, or the broker stopped acking, or the servers refused a message), each
+event it lacks must lie in a LOST notice of its own (the stream's "nats_backlog_full" or
+"nats_rejected", the file's "sink_full"), which no other place has, and the events each one
+lacks must number exactly what the notices tell and what the sink counted. Every event present in both must be the same line, and each of them in seq order
 without repeats. A kernel_ring_full notice is in both, unless the nats sink dropped it along
 with the events around it (counted and reported, not an error: notices are not events).
 --strict (bench/nats.sh --smoke): any difference fails. Prints one line; exit 0 when it holds.
@@ -23,8 +23,8 @@ import json
 import sys
 
 
-def events_and_notices(lines, own_reason, where):
-    """(seq -> line, [line of a notice not of own_reason], [(first, last)], told, problems).
+def events_and_notices(lines, own_reasons, where):
+    """(seq -> line, [line of a notice not of own_reasons], [(first, last)], told, problems).
     An event line starts with {"seq":N, (core/json.c), so only notices are parsed."""
     ev, notes, ranges, told, bad = {}, [], [], 0, []
     last = 0
@@ -33,7 +33,7 @@ def events_and_notices(lines, own_reason, where):
             j = json.loads(line)
             if j.get("type") != "LOST":
                 bad.append(f"{where} line {n}: neither an event nor a notice: {line:.80}")
-            elif j.get("reason") == own_reason:
+            elif j.get("reason") in own_reasons:
                 ranges.append((j["first_seq"], j["last_seq"]))
                 told += j["count"]
             else:
@@ -76,8 +76,9 @@ def main(argv):
               f"difference at line {k + 1}: {F[k] if k < len(F) else '(end)':.100} | "
               f"{T[k] if k < len(T) else '(end)':.100}")
         return 1
-    fev, fnotes, franges, ftold, bad = events_and_notices(F, "sink_full", "file")
-    tev, tnotes, tranges, ttold, tbad = events_and_notices(T, "nats_backlog_full", "stream")
+    fev, fnotes, franges, ftold, bad = events_and_notices(F, ("sink_full",), "file")
+    tev, tnotes, tranges, ttold, tbad = events_and_notices(
+        T, ("nats_backlog_full", "nats_rejected"), "stream")
     bad += tbad
     top = max(list(fev) + list(tev) + [b for _, b in franges + tranges] + [0])
     not_in_stream = not_in_file = 0
@@ -116,7 +117,8 @@ def main(argv):
         bad.append(f"{not_in_file} events not in the file, its notices tell {ftold}, the file "
                    f"sink counted {fdrop}")
     print(f"stream = file less what each sink dropped and told: the stream lacks "
-          f"{not_in_stream} events ({len(tranges)} nats_backlog_full notices), the file "
+          f"{not_in_stream} events ({len(tranges)} nats_backlog_full or nats_rejected "
+          f"notices), the file "
           f"{not_in_file} ({len(franges)} sink_full notices)"
           + (f"; the nats sink dropped {dropped_notes} kernel_ring_full notices (telling "
              f"{dropped_told} events the kernel lost, which the stream then never tells)"
