@@ -203,7 +203,8 @@ run_mode() {
 		[ "$st" = 0 ] || FAIL+=" round $round: nats-tail exit status $st;"
 		echo "- round $round: instance $inst, $check" >> "$OUT/rounds.txt"
 		tail -1 "$OUT/rounds.txt" >&2
-		[ "$(ctl delete "$stream")" = ok ] || log "round $round: could not delete $stream"
+		# the next round's stream would overlap this one's subjects: stop here if it stays
+		[ "$(ctl delete "$stream")" = ok ] || die "round $round: could not delete stream $stream"
 	fi
 	{
 		echo "- round $round, lifemon $([ "$mode" = nats ] && echo with || echo without)" \
