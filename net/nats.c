@@ -80,7 +80,6 @@ struct lm_nats {
 
 	pthread_mutex_t mu;
 	pthread_cond_t work;	/* lm-nats waits: data, acks, stop */
-	pthread_cond_t room;	/* lm-ser waits: acks freed bytes */
 	char *buf;
 	uint64_t cap;
 	uint64_t used;		/* bytes from head to tail, wrap waste included */
@@ -92,11 +91,10 @@ struct lm_nats {
 	bool probe;		/* after a failed round: one message in flight until acked */
 	uint64_t resume_ns;	/* no publishing before this (backoff) */
 	uint32_t backoff_ms;
-	bool ser_waiting;	/* lm-ser waits for room: wake lm-nats on every ack */
 	bool stopping;		/* lm_nats_stop: publish what is left, then end */
 	bool stop_now;
 	bool exited;
-	_Atomic uint64_t last_ack_ns;	/* broker progress, for lm-ser's wait rule */
+	_Atomic uint64_t last_ack_ns;	/* broker progress: ends a probe; lm_nats_stop waits while it moves */
 
 	/* the drops not yet told: lm-ser adds to them, either thread appends the notice */
 	uint64_t loss_first, loss_last, loss_cnt;
@@ -221,16 +219,6 @@ static struct lm_nats_ent *lm_nats_reserve(struct lm_nats *n, uint32_t text_len)
 
 /* --- lm-ser: lm_nats_put --- */
 
-/* The rule every consumer follows: wait while it makes progress and the kernel has room. */
-static bool lm_nats_should_wait(struct lm_nats *n)
-{
-	uint64_t last = atomic_load_explicit(&n->last_ack_ns, memory_order_relaxed);
-
-	return !n->stopping && last &&
-	       lm_nats_now_ns() - last < (uint64_t)LM_STATS_STUCK_MS * 1000000ULL &&
-	       lm_stats_get(&n->stats->kernel_ring_fill) < LM_STATS_HIGH_WATER_PERMILLE;
-}
-
 /* Appends the LOST notice for the drops so far, if it fits now. */
 static bool lm_nats_put_notice(struct lm_nats *n)
 {
@@ -280,28 +268,10 @@ void lm_nats_put(struct lm_nats *n, const struct lm_txt_slot *slot)
 		uint32_t text_len = l->len && slot->text[l->off + l->len - 1] == '\n' ?
 					    l->len - 1 : l->len;
 		struct lm_nats_ent *e = NULL;
-		struct timespec ts;
 
-		/* a line larger than the whole backlog would be waited for in vain */
-		bool fits = sizeof(*e) + text_len + 8 <= n->cap;
-
-		for (;;) {
-			if (!n->loss_cnt || lm_nats_put_notice(n))
-				e = lm_nats_reserve(n, text_len);
-			if (e || !fits || n->dropping || !lm_nats_should_wait(n))
-				break;
-			/* full, but the broker is acking: give it 10 ms more */
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 10000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_signal(&n->work);
-			n->ser_waiting = true;
-			pthread_cond_timedwait(&n->room, &n->mu, &ts);
-			n->ser_waiting = false;
-		}
+		/* never waits: the backlog is where events wait for the brokers */
+		if (!n->loss_cnt || lm_nats_put_notice(n))
+			e = lm_nats_reserve(n, text_len);
 		if (!e) {
 			lm_nats_drop(n, l);
 			continue;
@@ -358,11 +328,11 @@ static void lm_nats_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
 		if (e->key == key && e->state == LM_NATS_INFLIGHT) {
 			/*
 			 * Wake lm-nats only when it waits for this: a full window, a failed
-			 * round, a probe, lm-ser waiting for room. Otherwise its 10 ms round
+			 * round, a probe. Otherwise its 10 ms round
 			 * releases the acked entries in batches (a wake per ack cost more than
 			 * the publish itself).
 			 */
-			wake = !pa || n->failed || n->probe || n->ser_waiting ||
+			wake = !pa || n->failed || n->probe ||
 			       n->inflight >= n->max_inflight;
 			if (pa) {
 				e->state = LM_NATS_ACKED;
@@ -552,7 +522,6 @@ static void lm_nats_release(struct lm_nats *n)
 {
 	struct lm_stats_nats *st = &n->stats->nats;
 	struct lm_stats_sink *sk = &n->stats->sink[LM_STATS_SINK_NATS];
-	bool freed = false;
 
 	while (n->head_ord < n->send_ord) {
 		struct lm_nats_ent *e;
@@ -582,15 +551,12 @@ static void lm_nats_release(struct lm_nats *n)
 		n->used -= e->len;
 		n->head = off + e->len;
 		n->head_ord++;
-		freed = true;
 	}
 	if (n->head_ord == n->tail_ord) {
 		/* empty: start over at the front, so the next entries need no wrap */
 		n->used = 0;
 		n->head = n->send = n->tail = 0;
 	}
-	if (freed)
-		pthread_cond_broadcast(&n->room);
 }
 
 /* A failure no retry can mend: the message is larger than the server or stream takes. */
@@ -759,8 +725,8 @@ static void *lm_nats_main(void *arg)
 		if (n->head_ord == n->tail_ord)
 			atomic_store_explicit(&n->last_ack_ns, now, memory_order_relaxed);
 		/* a loss is told as soon as there is room, not only before the next event */
-		if (n->loss_cnt && lm_nats_put_notice(n))
-			pthread_cond_signal(&n->room);
+		if (n->loss_cnt)
+			lm_nats_put_notice(n);
 		if (n->failed && !n->inflight)
 			lm_nats_rewind(n);
 		if (n->probe &&
@@ -935,7 +901,6 @@ int lm_nats_open(const struct lm_nats_opts *o, struct lm_nats **out, char *err, 
 								 LM_NATS_DEFAULT_STREAM);
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_cond_init(&n->work, NULL);
-	pthread_cond_init(&n->room, NULL);
 	n->urls = strdup(o->urls);
 	/* the backlog's pages are touched only as it fills */
 	n->buf = malloc(n->cap);
@@ -1051,7 +1016,6 @@ void lm_nats_close(struct lm_nats *n)
 	 */
 	if (n->nc)
 		nats_CloseAndWait(2000);
-	pthread_cond_destroy(&n->room);
 	pthread_cond_destroy(&n->work);
 	pthread_mutex_destroy(&n->mu);
 	free(n->buf);

@@ -10,10 +10,9 @@
  * time until one is acked, with the same ids. So the stream holds every event once and in
  * order while the backlog holds.
  *
- * When the backlog is full the serializer waits while the broker acks (its rule for every
- * consumer: wait while it makes progress and the kernel rings are below three quarters),
- * else drops the events, counted, and puts a LOST notice (reason nats_backlog_full) into
- * the backlog as soon as there is room for it.
+ * The serializer never waits for this sink: the backlog is where events wait for the
+ * brokers. When it is full, new events are dropped for NATS only, counted, and a LOST notice
+ * (reason nats_backlog_full) goes into the backlog as soon as there is room for it.
  */
 #ifndef LM_NATS_H
 #define LM_NATS_H
@@ -78,9 +77,8 @@ int lm_nats_open(const struct lm_nats_opts *opts, struct lm_nats **out, char *er
 int lm_nats_start(struct lm_nats *n);
 
 /*
- * lm-ser thread: copies the slot's lines into the backlog. Waits only when the backlog is
- * full and the broker acked within the last second and the kernel rings are below the
- * high-water mark; otherwise the lines that do not fit are dropped and counted.
+ * lm-ser thread: copies the slot's lines into the backlog; the lines that do not fit are
+ * dropped and counted. Never waits (but for the mutex).
  */
 void lm_nats_put(struct lm_nats *n, const struct lm_txt_slot *slot);
 
