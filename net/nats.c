@@ -94,7 +94,7 @@ struct lm_nats {
 	bool stopping;		/* lm_nats_stop: publish what is left, then end */
 	bool stop_now;
 	bool exited;
-	_Atomic uint64_t last_ack_ns;	/* broker progress: ends a probe; lm_nats_stop waits while it moves */
+	_Atomic uint64_t last_ack_ns;	/* broker progress: ends a probe; stop waits on it */
 
 	/* the drops not yet told: lm-ser adds to them, either thread appends the notice */
 	uint64_t loss_first, loss_last, loss_cnt;
@@ -721,7 +721,7 @@ static void *lm_nats_main(void *arg)
 						LM_NATS_STREAM_RETRY_MS * 1000000ULL;
 		}
 		lm_nats_release(n);
-		/* nothing waits for an ack: the broker is not behind (lm-ser's wait rule) */
+		/* nothing waits for an ack: the broker is not behind (lm_nats_stop) */
 		if (n->head_ord == n->tail_ord)
 			atomic_store_explicit(&n->last_ack_ns, now, memory_order_relaxed);
 		/* a loss is told as soon as there is room, not only before the next event */
