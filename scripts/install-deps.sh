@@ -23,6 +23,9 @@ pkgs=(
 	prometheus
 	# kernel matrix (tests/vm): boot Debian's kernels under qemu with a busybox initramfs
 	qemu-system-x86 busybox-static cpio
+	# the Dockerfile's test (tests/it_image.sh): podman on runc (crun refuses hybrid cgroup
+	# hosts), and debootstrap for a local debian:12 base image
+	podman runc debootstrap
 )
 
 if [ "$(id -u)" -ne 0 ]; then
