@@ -35,17 +35,18 @@ test: deps build
 # The fuzz tests run once, in the plain pass: the fuzzers are ASan+UBSan builds themselves. So
 # does the kernel matrix (label vm): its guests run the plain build's lifemon. So do the bench
 # smoke tests (label bench): they check that each bench tool still runs. So do the deploy tests
-# (label deploy): they check the package, unit and manifests, which hold no sanitized code.
+# (label deploy): they check the package, unit and manifests, which hold no sanitized code, and
+# the image test (label image): the image builds its own release binary from the sources.
 test-asan:
 	cmake --preset asan
 	cmake --build build-asan -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		ctest --test-dir build-asan --output-on-failure -LE 'fuzz|vm|bench|long|deploy'
+		ctest --test-dir build-asan --output-on-failure -LE 'fuzz|vm|bench|long|deploy|image'
 
 test-tsan:
 	cmake --preset tsan
 	cmake --build build-tsan -j$(JOBS)
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build-tsan --output-on-failure -LE 'fuzz|vm|bench|long|deploy'
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build-tsan --output-on-failure -LE 'fuzz|vm|bench|long|deploy|image'
 
 # Only the kernel matrix: Debian 12's kernels booted in qemu with this build's lifemon inside.
 test-vm: deps build

@@ -37,6 +37,9 @@ test_pkgs=(
 	# verify, setpriv, strace), the Kubernetes YAML (python3-yaml), the man page (help2man,
 	# groff)
 	dpkg-dev systemd python3-yaml help2man groff-base man-db strace
+	# the Dockerfile's test (tests/it_image.sh): podman on runc (crun refuses hybrid cgroup
+	# hosts), and debootstrap for a local debian:12 base image
+	podman runc debootstrap
 )
 
 pkgs=("${build_pkgs[@]}")
