@@ -14,7 +14,7 @@
 
 #include <nats/nats.h>
 
-#define LM_TAIL_WAIT_MS 5000	/* a message the consumer said is pending comes within this */
+#define LM_TAIL_WAIT_MS 5000	/* a message known to be pending comes within this */
 
 static void lm_tail_err(const char *what)
 {
@@ -78,7 +78,7 @@ static bool lm_tail_wanted(const struct lm_nats_tail_opts *o, natsMsg *msg)
 int lm_nats_tail(const struct lm_nats_tail_opts *o)
 {
 	const char *stream = o->nats.stream ? o->nats.stream : LM_NATS_DEFAULT_STREAM;
-	uint64_t printed = 0, first = 0, last = 0, pending = 1;
+	uint64_t printed = 0, first = 0, last = 0, pending = 1, end = 0;
 	natsOptions *no = NULL;
 	natsConnection *nc = NULL;
 	jsCtx *js = NULL;
@@ -130,6 +130,14 @@ int lm_nats_tail(const struct lm_nats_tail_opts *o)
 		err = -ENOMEM;
 		goto out;
 	}
+	/*
+	 * When every message of the stream is ours to print, its leader's last sequence says
+	 * where the stream ended when we started. The consumer's own pending count is not
+	 * enough: placed on a replica still catching up (after a node's restart), it counts
+	 * only what that replica holds, down to nothing.
+	 */
+	if (si->Config->SubjectsLen == 1 && !strcmp(subject, si->Config->Subjects[0]))
+		end = si->State.LastSeq;
 	jsSubOptions_Init(&so);
 	so.Stream = stream;
 	so.Ordered = true;
@@ -149,7 +157,7 @@ int lm_nats_tail(const struct lm_nats_tail_opts *o)
 			goto out;
 		}
 		/* delivery may have begun: nothing is left only if nothing was sent either */
-		pending = ci->NumPending || ci->Delivered.Consumer;
+		pending = ci->NumPending || ci->Delivered.Consumer || end >= so.Config.OptStartSeq;
 	}
 	while (o->follow || pending) {
 		natsMsg *msg = NULL;
@@ -159,8 +167,9 @@ int lm_nats_tail(const struct lm_nats_tail_opts *o)
 		if (s == NATS_TIMEOUT && o->follow)
 			continue;
 		if (s != NATS_OK) {
-			fprintf(stderr, "lifemon: nats-tail: %" PRIu64 " messages said pending did "
-				"not come: %s\n", pending, nats_GetLastError(NULL));
+			fprintf(stderr, "lifemon: nats-tail: messages after stream seq %" PRIu64
+				" did not come (the stream held %" PRIu64 "): %s\n", last, end,
+				nats_GetLastError(NULL));
 			err = -EIO;
 			break;
 		}
@@ -168,7 +177,7 @@ int lm_nats_tail(const struct lm_nats_tail_opts *o)
 			if (!first)
 				first = meta->Sequence.Stream;
 			last = meta->Sequence.Stream;
-			pending = meta->NumPending;
+			pending = meta->NumPending || last < end;
 			jsMsgMetaData_Destroy(meta);
 		}
 		if (lm_tail_wanted(o, msg)) {
