@@ -245,16 +245,20 @@ cluster {{
         return None
 
     def stream_leader(self, stream):
-        """The stream's leader when the node of that name is running and reports itself as the
-        leader; else None (no stream yet, an election under way, or the leader down)."""
+        """The stream's leader when a majority of the cluster's nodes name it and it is running
+        and names itself; else None (no stream yet, an election under way, no quorum). A
+        majority, because a restarted former leader may name itself for a moment."""
+        votes = {}
         for n in self.nodes:
-            if not n.running():
-                continue
-            v = self.stream_view(n.name, stream)
-            if v and v[0] and self.node(v[0]).running():
-                lv = self.stream_view(v[0], stream)
-                if lv and lv[0] == v[0]:
-                    return v[0]
+            if n.running():
+                v = self.stream_view(n.name, stream)
+                if v and v[0]:
+                    votes[v[0]] = votes.get(v[0], 0) + 1
+        for name, cnt in votes.items():
+            if cnt * 2 > len(self.nodes) and self.node(name).running():
+                lv = self.stream_view(name, stream)
+                if lv and lv[0] == name:
+                    return name
         return None
 
     def wait_stream_leader(self, stream, timeout=30.0, other_than=None):
@@ -266,6 +270,24 @@ cluster {{
             if time.monotonic() > end:
                 raise ClusterError(f"no leader for stream {stream} after {timeout:.0f} s")
             time.sleep(0.1)
+
+    def client_node(self, prefix):
+        """The running node a client whose connection name starts with prefix is connected
+        to, from each node's /connz; None when no node has it."""
+        for n in self.nodes:
+            if n.running():
+                for c in (http_json(n.http, "/connz") or {}).get("connections") or []:
+                    if (c.get("name") or "").startswith(prefix):
+                        return n.name
+        return None
+
+    def stream_stepdown(self, stream, via):
+        """Asks the stream's leader to step down (through node via); the reply as JSON."""
+        mc = MiniClient(self.node(via).client)
+        try:
+            return mc.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{stream}", {})
+        finally:
+            mc.close()
 
     def stream_state(self, stream):
         """The stream's state (messages, first_seq, last_seq, ...) as its leader reports it."""
