@@ -76,8 +76,8 @@ extern const uint32_t lm_stats_nats_ack_le_us[LM_STATS_NATS_ACK_BUCKETS];
  * The NATS JetStream sink (net/nats.c). `taken` is written by the serializer;
  * sink[LM_STATS_SINK_NATS].dropped by the serializer (a full backlog), lm-nats (a message
  * the servers refuse) and main after the threads were joined (unacked at shutdown), each
- * with atomic_fetch_add; everything else here by the lm-nats thread, except reconnects and
- * connected, which nats.c's callback thread writes (fetch_add, store). The books: events
+ * with atomic_fetch_add; everything else here by the lm-nats thread (connected also by
+ * nats.c's callback thread when a connection is lost, a store). The books: events
  * serialized = taken + dropped at put; taken = delivered (acked) + rejected + dropped at
  * shutdown + pending.
  */
@@ -95,8 +95,8 @@ struct lm_stats_nats {
 	_Atomic uint64_t lost_notices;	/* LOST notices of our own drops, acked */
 	_Atomic uint64_t ack_bucket[LM_STATS_NATS_ACK_BUCKETS + 1]; /* round trips, by bucket */
 	_Atomic uint64_t ack_sum_us;
-	_Atomic uint64_t reconnects;	/* writer: nats.c (atomic_fetch_add) */
-	_Atomic uint64_t connected;	/* gauge 0/1; writer: nats.c's callbacks (store) */
+	_Atomic uint64_t reconnects;	/* connections made after one was lost */
+	_Atomic uint64_t connected;	/* gauge 0/1; writers: lm-nats, nats.c's lost callback */
 	_Atomic uint64_t stream_ready;	/* gauge 0/1: the stream was found or created */
 };
 

@@ -9,6 +9,13 @@
  * The backlog is a byte ring of entries in seq order, with three cursors: head (the oldest
  * entry not yet acked), send (the next to publish) and tail (where lm-ser appends). An entry
  * that does not fit before the end of the buffer goes to its start, after a wrap marker.
+ *
+ * lm-nats owns the connection and makes a new one itself when it breaks: nats.c's own
+ * reconnect would send, to the new server, what was published after the socket broke and
+ * before the disconnect was noticed, ahead of what was lost with the socket, and the stream
+ * would come out of order. Each connection's callbacks carry a generation (struct
+ * lm_nats_link); acks and failures from an older one are ignored, and what was in flight on it
+ * is published again, in order, with the same ids.
  */
 #include "net/nats.h"
 
@@ -35,6 +42,8 @@
 #define LM_NATS_BACKOFF_MAX_MS 1000
 #define LM_NATS_STREAM_RETRY_MS 1000
 #define LM_NATS_SEND_BATCH 64
+#define LM_NATS_CONNECT_MIN_MS 250	/* between connect attempts, doubling ... */
+#define LM_NATS_CONNECT_MAX_MS 2000	/* ... up to this */
 
 enum lm_nats_state {
 	LM_NATS_UNSENT,
@@ -61,9 +70,20 @@ struct lm_nats_ent {
 	uint32_t _pad2;
 };
 
+struct lm_nats;
+
+/* The closure of one connection's callbacks: freed only in lm_nats_close, after nats.c's
+ * threads ended, since a callback of a dead connection may still be running. */
+struct lm_nats_link {
+	struct lm_nats *n;
+	uint64_t gen;
+	struct lm_nats_link *next;
+};
+
 struct lm_nats {
 	struct lm_stats *stats;
-	char *urls;
+	char *urls;		/* cut into the server list */
+	char *url_list;		/* as given, for messages */
 	char subject[LM_NATS_SUBJECT_MAX];
 	char stream[128];
 	char host[128];
@@ -73,8 +93,9 @@ struct lm_nats {
 	int64_t ack_wait_ms;
 
 	natsOptions *nopts;
-	natsConnection *nc;
+	natsConnection *nc;	/* lm-nats only (start, stop and close after it ended) */
 	jsCtx *js;
+	struct lm_nats_link *links;	/* every connection's, newest first */
 	pthread_t thread;
 	bool started;
 
@@ -94,6 +115,8 @@ struct lm_nats {
 	bool stopping;		/* lm_nats_stop: publish what is left, then end */
 	bool stop_now;
 	bool exited;
+	uint64_t gen;		/* the current connection's generation */
+	bool conn_lost;		/* its callbacks said it is gone */
 	_Atomic uint64_t last_ack_ns;	/* broker progress: ends a probe; stop waits on it */
 
 	/* the drops not yet told: lm-ser adds to them, either thread appends the notice */
@@ -102,7 +125,11 @@ struct lm_nats {
 	bool dropping;		/* lm-ser only */
 
 	/* lm-nats only */
-	bool said_unreachable;
+	bool said_unreachable;	/* in this outage */
+	bool had_conn;		/* a connection was made before: the next one is a reconnect */
+	uint64_t next_connect_ns;
+	uint32_t connect_wait_ms;
+	char url[256];		/* the server connected to */
 	char last_stream_err[640];
 	uint64_t next_stream_try_ns;
 };
@@ -311,7 +338,8 @@ static uint64_t lm_nats_parse_key(const char *id)
 static void lm_nats_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
 			   void *closure)
 {
-	struct lm_nats *n = closure;
+	struct lm_nats_link *link = closure;
+	struct lm_nats *n = link->n;
 	const char *id = NULL;
 	uint64_t key, off, ord, now = lm_nats_now_ns();
 	bool wake = false;
@@ -320,7 +348,8 @@ static void lm_nats_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
 	natsMsgHeader_Get(msg, "Nats-Msg-Id", &id);
 	key = lm_nats_parse_key(id);
 	pthread_mutex_lock(&n->mu);
-	for (off = n->head, ord = n->head_ord; ord < n->send_ord; ord++) {
+	/* an older connection's: what it had in flight is being published again */
+	for (off = n->head, ord = n->head_ord; link->gen == n->gen && ord < n->send_ord; ord++) {
 		struct lm_nats_ent *e;
 
 		off = lm_nats_norm(n, off);
@@ -356,43 +385,19 @@ static void lm_nats_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
 	natsMsg_Destroy(msg);
 }
 
-static void lm_nats_on_connected(natsConnection *nc, void *closure)
+/* Disconnected or closed (nats.c does not reconnect by itself here): lm-nats makes a new one. */
+static void lm_nats_on_lost(natsConnection *nc, void *closure)
 {
-	struct lm_nats *n = closure;
-	char url[256] = "";
-
-	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
-	lm_stats_set(&n->stats->nats.connected, 1);
-	lm_info("nats", "connected to %s", url);
-	pthread_cond_signal(&n->work);
-}
-
-static void lm_nats_on_disconnected(natsConnection *nc, void *closure)
-{
-	struct lm_nats *n = closure;
-	bool stopping;
+	struct lm_nats_link *link = closure;
+	struct lm_nats *n = link->n;
 
 	(void)nc;
-	lm_stats_set(&n->stats->nats.connected, 0);
-	/* what is in flight may be lost with the connection: resend it, in order, after */
 	pthread_mutex_lock(&n->mu);
-	if (n->inflight)
-		n->failed = true;
-	stopping = n->stop_now;
+	if (link->gen == n->gen) {
+		n->conn_lost = true;
+		lm_stats_set(&n->stats->nats.connected, 0);
+	}
 	pthread_mutex_unlock(&n->mu);
-	if (!stopping)
-		lm_warn("nats", "disconnected; reconnecting (events wait in the backlog)");
-}
-
-static void lm_nats_on_reconnected(natsConnection *nc, void *closure)
-{
-	struct lm_nats *n = closure;
-	char url[256] = "";
-
-	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
-	atomic_fetch_add_explicit(&n->stats->nats.reconnects, 1, memory_order_relaxed);
-	lm_stats_set(&n->stats->nats.connected, 1);
-	lm_info("nats", "reconnected to %s", url);
 	pthread_cond_signal(&n->work);
 }
 
@@ -631,7 +636,7 @@ static bool lm_nats_can_send(struct lm_nats *n, bool ready)
 {
 	return ready && !n->failed && n->send_ord < n->tail_ord &&
 	       n->inflight < (n->probe ? 1 : n->max_inflight) &&
-	       lm_stats_get(&n->stats->nats.connected) && lm_nats_now_ns() >= n->resume_ns;
+	       n->nc && !n->conn_lost && lm_nats_now_ns() >= n->resume_ns;
 }
 
 /* Publishes what may be published now. Holds mu; drops it around each publish. */
@@ -698,6 +703,115 @@ static void lm_nats_send(struct lm_nats *n, bool ready, jsPubOptions *po)
 	}
 }
 
+/*
+ * Makes a connection and its JetStream context (lm-nats, without mu). A failure says so once
+ * per outage and sets the time of the next try.
+ */
+static void lm_nats_connect(struct lm_nats *n)
+{
+	struct lm_nats_link *link = calloc(1, sizeof(*link));
+	natsConnection *nc = NULL;
+	jsCtx *js = NULL;
+	jsOptions jo;
+	natsStatus s = NATS_NO_MEMORY;
+	uint64_t now;
+
+	if (link) {
+		link->n = n;
+		pthread_mutex_lock(&n->mu);
+		link->gen = n->gen + 1;
+		pthread_mutex_unlock(&n->mu);
+		link->next = n->links;
+		n->links = link;
+		/* nats.c copies the options at connect: these callbacks are this connection's */
+		s = natsOptions_SetDisconnectedCB(n->nopts, lm_nats_on_lost, link);
+		if (s == NATS_OK)
+			s = natsOptions_SetClosedCB(n->nopts, lm_nats_on_lost, link);
+		if (s == NATS_OK)
+			s = natsOptions_SetErrorHandler(n->nopts, lm_nats_on_error, link);
+		if (s == NATS_OK)
+			s = natsConnection_Connect(&nc, n->nopts);
+	}
+	if (s == NATS_OK) {
+		jsOptions_Init(&jo);
+		jo.Wait = 2000;
+		jo.PublishAsync.AckHandler = lm_nats_on_ack;
+		jo.PublishAsync.AckHandlerClosure = link;
+		s = natsConnection_JetStream(&js, nc, &jo);
+	}
+	now = lm_nats_now_ns();
+	if (s != NATS_OK) {
+		if (!n->said_unreachable)
+			lm_warn("nats", "cannot connect to a NATS server (%s): %s; lifemon runs on "
+				"and keeps trying (events wait in a %" PRIu64 " MiB backlog)", n->url_list,
+				nats_GetLastError(NULL), n->cap >> 20);
+		n->said_unreachable = true;
+		natsConnection_Destroy(nc);
+		n->next_connect_ns = now + (uint64_t)n->connect_wait_ms * 1000000ULL;
+		n->connect_wait_ms = n->connect_wait_ms * 2 > LM_NATS_CONNECT_MAX_MS ?
+			LM_NATS_CONNECT_MAX_MS : n->connect_wait_ms * 2;
+		return;
+	}
+	natsConnection_GetConnectedUrl(nc, n->url, sizeof(n->url));
+	if (n->had_conn) {
+		atomic_fetch_add_explicit(&n->stats->nats.reconnects, 1, memory_order_relaxed);
+		lm_info("nats", "reconnected to %s", n->url);
+	} else {
+		lm_info("nats", "connected to %s", n->url);
+	}
+	n->had_conn = true;
+	n->said_unreachable = false;
+	n->connect_wait_ms = LM_NATS_CONNECT_MIN_MS;
+	pthread_mutex_lock(&n->mu);
+	n->gen = link->gen;
+	n->nc = nc;
+	n->js = js;
+	n->conn_lost = false;
+	lm_stats_set(&n->stats->nats.connected, 1);
+	pthread_mutex_unlock(&n->mu);
+}
+
+/*
+ * The connection broke (lm-nats, holds mu): what it had in flight may or may not have reached
+ * the stream; all of it is published again, in order, on the next connection (the server drops
+ * the copies it has by their ids). Acks still coming from this one are ignored from now on.
+ */
+static void lm_nats_drop_conn(struct lm_nats *n)
+{
+	natsConnection *nc = n->nc;
+	jsCtx *js = n->js;
+	uint64_t off = n->head, ord;
+
+	for (ord = n->head_ord; ord < n->send_ord; ord++) {
+		struct lm_nats_ent *e;
+
+		off = lm_nats_norm(n, off);
+		e = lm_nats_at(n, off);
+		if (e->state == LM_NATS_INFLIGHT) {
+			e->state = LM_NATS_FAILED;
+			e->err = NATS_CONNECTION_CLOSED;
+		}
+		off += e->len;
+	}
+	if (n->inflight || n->send_ord != n->head_ord)
+		n->failed = true;
+	n->inflight = 0;
+	n->gen++;
+	n->nc = NULL;
+	n->js = NULL;
+	n->conn_lost = false;
+	lm_stats_set(&n->stats->nats.connected, 0);
+	pthread_mutex_unlock(&n->mu);
+	if (!n->stopping)
+		lm_warn("nats", "lost the connection to %s; reconnecting (events wait in the "
+			"backlog, and what was in flight is sent again)", n->url);
+	natsConnection_Close(nc);
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	pthread_mutex_lock(&n->mu);
+	n->next_connect_ns = 0;
+}
+
 static void *lm_nats_main(void *arg)
 {
 	struct lm_nats *n = arg;
@@ -713,7 +827,18 @@ static void *lm_nats_main(void *arg)
 		uint64_t now = lm_nats_now_ns();
 		struct timespec ts;
 
-		if (!ready && lm_stats_get(&st->connected) && now >= n->next_stream_try_ns) {
+		/* closed also when it broke before its callbacks were this connection's */
+		if (n->nc && (n->conn_lost || natsConnection_IsClosed(n->nc))) {
+			lm_nats_drop_conn(n);
+			ready = false;
+		}
+		if (!n->nc && now >= n->next_connect_ns) {
+			pthread_mutex_unlock(&n->mu);
+			lm_nats_connect(n);
+			pthread_mutex_lock(&n->mu);
+			now = lm_nats_now_ns();
+		}
+		if (!ready && n->nc && !n->conn_lost && now >= n->next_stream_try_ns) {
 			pthread_mutex_unlock(&n->mu);
 			ready = lm_nats_ensure_stream(n);
 			pthread_mutex_lock(&n->mu);
@@ -798,24 +923,15 @@ static int lm_nats_conn_opts(struct lm_nats *n, const struct lm_nats_opts *o, ch
 	if (s != NATS_OK)
 		return lm_nats_err(err, cap, -EINVAL, "--nats: %s", nats_GetLastError(NULL));
 	s = natsOptions_SetName(n->nopts, name);
+	/* lm-nats reconnects itself, so nothing sent after a break overtakes what it lost */
 	if (s == NATS_OK)
-		s = natsOptions_SetMaxReconnect(n->nopts, -1);
-	if (s == NATS_OK)
-		s = natsOptions_SetReconnectWait(n->nopts, 250);
+		s = natsOptions_SetAllowReconnect(n->nopts, false);
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(n->nopts, 2000);
 	if (s == NATS_OK)
 		s = natsOptions_SetPingInterval(n->nopts, 5000);
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxPingsOut(n->nopts, 2);
-	if (s == NATS_OK)
-		s = natsOptions_SetRetryOnFailedConnect(n->nopts, true, lm_nats_on_connected, n);
-	if (s == NATS_OK)
-		s = natsOptions_SetDisconnectedCB(n->nopts, lm_nats_on_disconnected, n);
-	if (s == NATS_OK)
-		s = natsOptions_SetReconnectedCB(n->nopts, lm_nats_on_reconnected, n);
-	if (s == NATS_OK)
-		s = natsOptions_SetErrorHandler(n->nopts, lm_nats_on_error, n);
 	if (s == NATS_OK && o->token)
 		s = natsOptions_SetToken(n->nopts, o->token);
 	if (s != NATS_OK)
@@ -883,6 +999,7 @@ int lm_nats_open(const struct lm_nats_opts *o, struct lm_nats **out, char *err, 
 	n->max_inflight = o->max_inflight ? o->max_inflight : 1024;
 	n->ack_wait_ms = o->ack_wait_ms ? o->ack_wait_ms : 2000;
 	n->backoff_ms = LM_NATS_BACKOFF_MIN_MS;
+	n->connect_wait_ms = LM_NATS_CONNECT_MIN_MS;
 	n->cap = (o->backlog_bytes ? o->backlog_bytes : LM_NATS_BACKLOG_DEFAULT_BYTES) & ~7ULL;
 	snprintf(n->instance, sizeof(n->instance), "%s", o->instance);
 	if (o->host)
@@ -902,9 +1019,10 @@ int lm_nats_open(const struct lm_nats_opts *o, struct lm_nats **out, char *err, 
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_cond_init(&n->work, NULL);
 	n->urls = strdup(o->urls);
+	n->url_list = strdup(o->urls);
 	/* the backlog's pages are touched only as it fills */
 	n->buf = malloc(n->cap);
-	if (!n->urls || !n->buf) {
+	if (!n->urls || !n->url_list || !n->buf) {
 		lm_nats_close(n);
 		return -ENOMEM;
 	}
@@ -919,29 +1037,9 @@ int lm_nats_open(const struct lm_nats_opts *o, struct lm_nats **out, char *err, 
 
 int lm_nats_start(struct lm_nats *n)
 {
-	jsOptions jo;
-	natsStatus s;
 	int err;
 
-	s = natsConnection_Connect(&n->nc, n->nopts);
-	if (s == NATS_OK) {
-		lm_nats_on_connected(n->nc, n);
-	} else if (s == NATS_NOT_YET_CONNECTED) {
-		lm_warn("nats", "no NATS server answers yet; retrying in the background (events "
-			"wait in a %" PRIu64 " MiB backlog)", n->cap >> 20);
-	} else if (s != NATS_OK) {
-		lm_err("nats", "cannot connect: %s", nats_GetLastError(NULL));
-		return -ECONNREFUSED;
-	}
-	jsOptions_Init(&jo);
-	jo.Wait = 2000;
-	jo.PublishAsync.AckHandler = lm_nats_on_ack;
-	jo.PublishAsync.AckHandlerClosure = n;
-	s = natsConnection_JetStream(&n->js, n->nc, &jo);
-	if (s != NATS_OK) {
-		lm_err("nats", "JetStream context: %s", nats_GetLastError(NULL));
-		return -ENOMEM;
-	}
+	/* lm-nats connects: a broker that is down or slow to answer never holds up the start */
 	err = pthread_create(&n->thread, NULL, lm_nats_main, n);
 	if (err)
 		return -err;
@@ -979,7 +1077,8 @@ int lm_nats_stop(struct lm_nats *n, int timeout_ms)
 	pthread_mutex_unlock(&n->mu);
 	pthread_join(n->thread, NULL);
 	n->started = false;
-	natsConnection_Close(n->nc);
+	if (n->nc)
+		natsConnection_Close(n->nc);
 	pthread_mutex_lock(&n->mu);
 	lm_nats_release(n); /* acks that came after the thread's last look */
 	pthread_mutex_unlock(&n->mu);
@@ -1010,16 +1109,23 @@ void lm_nats_close(struct lm_nats *n)
 	natsConnection_Destroy(n->nc);
 	natsOptions_Destroy(n->nopts);
 	/*
-	 * nats.c runs connection callbacks (disconnected, on the close above) on threads of its
-	 * own, which hold `n` until they return: wait for all of them before freeing it. This
-	 * sink is the process's only NATS user, so ending the library here costs nothing.
+	 * nats.c runs connection callbacks (lost, on the close above) on threads of its own,
+	 * which hold a link and `n` until they return: wait for all of them before freeing.
+	 * This sink is the process's only NATS user, so ending the library here costs nothing.
 	 */
-	if (n->nc)
+	if (n->links)
 		nats_CloseAndWait(2000);
+	while (n->links) {
+		struct lm_nats_link *next = n->links->next;
+
+		free(n->links);
+		n->links = next;
+	}
 	pthread_cond_destroy(&n->work);
 	pthread_mutex_destroy(&n->mu);
 	free(n->buf);
 	free(n->urls);
+	free(n->url_list);
 	free(n);
 }
 

@@ -110,10 +110,10 @@ set_tests_properties(it_image PROPERTIES LABELS "integration;image" TIMEOUT 900
 # Issue 11's NATS JetStream sink against a real 3-node nats-server cluster (tests/it_nats.py
 # with tests/nats_cluster.py): each case starts its own cluster and lifemon on ports chosen
 # free at run time, a bounded storm, and reads the stream back with lifemon --nats-tail. Run
-# dirs under BUILD_DIR/nats-it/<case>, kept only after a failure. steady and leader_kill also
-# run in the sanitizer passes; the outage cases (10 s without quorum, then the backlog's
+# dirs under BUILD_DIR/nats-it/<case>, kept only after a failure. steady, leader_kill and
+# conn_kill also run in the sanitizer passes; the outage cases (10 s without quorum, then the backlog's
 # catch-up) and the cold start are labelled long and run in the plain pass only.
-foreach(case steady leader_kill quorum tiny_backlog cold_start)
+foreach(case steady leader_kill conn_kill quorum tiny_backlog cold_start)
   add_test(NAME it_nats_${case} COMMAND ${LM_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/it_nats.py
     ${case} $<TARGET_FILE:lifemon> $<TARGET_FILE:forkbomb-lite> ${CMAKE_BINARY_DIR})
   set_tests_properties(it_nats_${case} PROPERTIES LABELS "integration;nats" TIMEOUT 150

@@ -8,6 +8,9 @@ CASE is one of:
   steady       a storm into a healthy cluster
   leader_kill  the node leading the stream SIGKILLed in a storm, restarted after it; the
                stream read through it while it catches up
+  conn_kill    the node lifemon is connected to (not the stream's leader: moved off it first)
+               SIGKILLed in a storm: lifemon connects to another, and what was in flight on
+               the dead connection keeps its place
   quorum       two of three nodes (the stream leader among them) stopped with SIGTERM for
                10 s in a storm, then started again; a backlog sized for the outage
   tiny_backlog as quorum with --nats-backlog-bytes 64K: loss happens, counted and announced
@@ -26,9 +29,9 @@ more than 0). Prints the numbers for the closing note: events/s acked, the longe
 between acks while events waited, the backlog peak, retries, duplicates the server reported,
 reconnects and losses.
 
-Starts: three nats-server (by pid, SIGTERM at the end; SIGKILL for the leader kill), lifemon
-(SIGTERM), two bench/forkbomb-lite drivers (bounded in time, live and total children) and
-lifemon --nats-tail; all under setpriv --pdeathsig, so none outlives a killed harness. Ports
+Starts: three nats-server (by pid, SIGTERM at the end; SIGKILL for the leader and connection
+kills), lifemon (SIGTERM), two bench/forkbomb-lite drivers (bounded in time, live and total
+children) and lifemon --nats-tail; all under setpriv --pdeathsig, so none outlives a killed harness. Ports
 are chosen free. Everything lives in BUILD_DIR/nats-it/CASE (fresh for each run, removed
 after a pass, kept after a failure). Exit 0 pass, 1 fail, 77 skip (not root, no BTF, no
 nats-server; with CI=true those fail instead). Bounded: gives up after its case's deadline.
@@ -57,9 +60,9 @@ STORM_TOTAL = 100000  # per driver (forkbomb-lite's hard cap)
 OUTAGE_S = 10
 POLL_S = 0.1
 # Per case: the harness's own deadline (below the ctest TIMEOUT) and the storm's length.
-DEADLINES = {"steady": 75, "leader_kill": 100, "quorum": 120, "tiny_backlog": 120,
+DEADLINES = {"steady": 75, "leader_kill": 100, "conn_kill": 100, "quorum": 120, "tiny_backlog": 120,
              "cold_start": 100}
-STORM_S = {"steady": 6, "leader_kill": 14, "quorum": 18, "tiny_backlog": 18, "cold_start": 5}
+STORM_S = {"steady": 6, "leader_kill": 14, "conn_kill": 10, "quorum": 18, "tiny_backlog": 18, "cold_start": 5}
 # quorum's backlog: the outage at the storm's rate needs about 10 s x 5k ev/s x 1 KB here;
 # four times that leaves room for a faster host.
 QUORUM_BACKLOG = "256M"
@@ -685,6 +688,46 @@ def case_leader_kill(r):
            f"stall around the kill {stall:.1f} s")
 
 
+def case_conn_kill(r):
+    """SIGKILLs the node lifemon is connected to, mid-storm: what was in flight on the dead
+    connection must not be overtaken by what follows on the next one."""
+    r.cluster.start()
+    r.cluster.wait_meta_leader(min(30, left()))
+    r.start_lifemon()
+    leader = r.wait_stream()
+    node = r.cluster.client_node("lifemon ")
+    if node is None:
+        raise Fatal("no node lists lifemon's connection in /connz")
+    # Only the connection dies: the stream's leader moves off lifemon's node first (a leader
+    # kill is leader_kill's case), so the stream takes the next message at once.
+    for _ in range(5):
+        if leader != node:
+            break
+        via = next(n.name for n in r.cluster.nodes if n.name != node)
+        note(f"stream leader {leader} is lifemon's node: step down: "
+             f"{r.cluster.stream_stepdown(r.stream, via)}")
+        leader = r.cluster.wait_stream_leader(r.stream, min(30, left()), other_than=node)
+    expect(leader != node, f"the stream's leader stays on lifemon's node {node}")
+    r.storm = Storm(r.fb, STORM_S[r.case])
+    time.sleep(3)
+    t_kill = time.monotonic()
+    r.cluster.stop(node, signal.SIGKILL)
+    note(f"SIGKILLed {node}, the node lifemon is connected to (stream leader {leader}), "
+         f"{t_kill - r.storm.t0:.1f} s into the storm")
+    wait_for("lifemon_nats_reconnects_total 1",
+             lambda: r.lm.metrics().get("lifemon_nats_reconnects_total", 0) >= 1, 30)
+    t_re = time.monotonic()
+    note(f"lifemon reconnected {t_re - t_kill:.2f} s after the kill")
+    t_acked, m = r.drain(60)
+    r.cluster.start([node])
+    r.cluster.wait_replicas_current(r.stream, min(30, left()))
+    expect(m.get(DROPPED) == 0, f"dropped {m.get(DROPPED)} around the kill of lifemon's node")
+    r.finish(m, t_acked)
+    stall, _ = r.poller.longest_stall(t_kill - 1, t_acked)
+    result(f"conn_kill: reconnected {t_re - t_kill:.2f} s after SIGKILL of its node "
+           f"(stream leader {leader}); stall around the kill {stall:.1f} s")
+
+
 def outage(r):
     """Stops the stream leader and one other node with SIGTERM for OUTAGE_S in the storm."""
     leader = r.cluster.stream_leader(r.stream) or r.wait_stream()
@@ -780,7 +823,7 @@ def preconditions():
         skip(f"{nats_cluster.NATS_SERVER} missing (scripts/install-deps.sh installs nats-server)")
 
 
-CASES = {"steady": case_steady, "leader_kill": case_leader_kill,
+CASES = {"steady": case_steady, "leader_kill": case_leader_kill, "conn_kill": case_conn_kill,
          "quorum": lambda r: case_quorum(r, False),
          "tiny_backlog": lambda r: case_quorum(r, True), "cold_start": case_cold_start}
 
