@@ -668,6 +668,42 @@ static bool acct_marker(struct lm_it_acct *a, int timeout_ms)
 
 static struct lm_it_acct *bench_acct;
 
+/*
+ * Fails if lifemon closed the bench client's stream (a slow-client close, say), naming the
+ * close: a closed stream makes no more progress, which the checks after it would otherwise
+ * report as a stuck pipeline. Returns whether the stream is still open.
+ */
+static bool bench_stream_open(const char *when)
+{
+	struct lm_it_acct_stats st;
+
+	lm_it_acct_get_stats(bench_acct, &st);
+	if (st.close_code)
+		LM_IT_EXPECT(!st.dead,
+			     "bench: lifemon closed the /ws stream %s, after seq %lld: %u \"%s\"",
+			     when, st.last_seq, st.close_code, st.close_reason);
+	else
+		LM_IT_EXPECT(!st.dead, "bench: the /ws stream ended %s, after seq %lld: %s", when,
+			     st.last_seq, strerror(-st.dead));
+	return !st.dead;
+}
+
+/* Notes lifemon's /ws, stage and kernel ring counters: what a failed bench ran into. */
+static void bench_note_metrics(void)
+{
+	char *body = NULL, *line, *save = NULL;
+
+	if (lm_it_metrics_fetch(IT_PORT_BENCH, 5000, &body))
+		return;
+	for (line = strtok_r(body, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (line[0] != '#' &&
+		    (!strncmp(line, "lifemon_ws_", 11) || strstr(line, "ring_fill") ||
+		     !strncmp(line, "lifemon_stage_waits", 19) ||
+		     !strncmp(line, "lifemon_abandoned", 17)))
+			lm_it_note("bench: /metrics %s", line);
+	free(body);
+}
+
 static void bench_cleanup(void *arg)
 {
 	(void)arg;
@@ -686,7 +722,7 @@ static void part_bench(void)
 	const char *extra[] = {"--bench-tgid", pidstr, NULL};
 	int64_t t0, deadline, ms = 0;
 	size_t n, i, mine = 0;
-	bool ok = false;
+	bool ok = false, alive;
 	int fds[2], err, status = 0;
 	pid_t child;
 
@@ -733,9 +769,15 @@ static void part_bench(void)
 		     err ? strerror(-err) : lm_it_wstatus_str(status, buf, sizeof(buf)));
 	lm_it_note("bench: %d renames in %lld ms", BENCH_RENAMES, (long long)(lm_it_now_ms() - t0));
 
-	LM_IT_EXPECT(acct_marker(bench_acct, MARKER_MS),
-		     "bench: no marker EXIT, and no progress for %d ms after the load (pipeline stuck?)",
-		     MARKER_MS);
+	/* a stream lifemon closed makes no progress either: that failure names the close */
+	alive = bench_stream_open("during the load");
+	if (alive && !acct_marker(bench_acct, MARKER_MS)) {
+		alive = bench_stream_open("after the load");
+		LM_IT_EXPECT(!alive,
+			     "bench: no marker EXIT, and no progress for %d ms after the load "
+			     "(pipeline stuck?)",
+			     MARKER_MS);
+	}
 
 	/*
 	 * Idle books, read twice around draining the client so both reads see one state: the
@@ -747,6 +789,9 @@ static void part_bench(void)
 		int64_t drain_until;
 		long long before;
 
+		lm_it_acct_get_stats(bench_acct, &st);
+		if (st.dead)
+			break; /* reported above; what lifemon counted is read below */
 		if (!books_fetch(IT_PORT_BENCH, &b1, false))
 			break;
 		drain_until = lm_it_now_ms() + 1000;
@@ -792,8 +837,17 @@ static void part_bench(void)
 		if (!ok)
 			usleep(1000); /* short: a busy host leaves idle instants brief */
 	}
-	LM_IT_EXPECT(ok, "bench: books did not balance, and no progress for %d ms: %s", BOOKS_MS,
-		     why);
+	if (st.dead) {
+		if (alive)
+			bench_stream_open("while the books settled");
+		LM_IT_ASSERT(books_fetch(IT_PORT_BENCH, &b2, false),
+			     "bench: /metrics after the load");
+	} else {
+		LM_IT_EXPECT(ok, "bench: books did not balance, and no progress for %d ms: %s",
+			     BOOKS_MS, why);
+	}
+	if (!ok)
+		bench_note_metrics();
 	lm_it_note("bench: books idle after %lld ms", (long long)(lm_it_now_ms() - t0));
 	LM_IT_EXPECT(b2.ev[0] - b0.ev[0] >= BENCH_RENAMES / 2 &&
 			 b2.ev[1] - b0.ev[1] >= BENCH_RENAMES / 2,
