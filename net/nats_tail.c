@@ -16,9 +16,19 @@
 
 #define LM_TAIL_WAIT_MS 5000	/* a message known to be pending comes within this */
 
-static void lm_tail_err(const char *what)
+/* Says what failed: nats.c's last error text when it is this failure's, else the status's. */
+static void lm_tail_err(const char *what, natsStatus s, jsErrCode jerr)
 {
-	fprintf(stderr, "lifemon: nats-tail: %s: %s\n", what, nats_GetLastError(NULL));
+	natsStatus last = NATS_OK;
+	const char *text = nats_GetLastError(&last);
+
+	if (!text || !*text || last != s)
+		text = natsStatus_GetText(s);
+	if (jerr)
+		fprintf(stderr, "lifemon: nats-tail: %s: %s (JetStream error %d)\n", what, text,
+			(int)jerr);
+	else
+		fprintf(stderr, "lifemon: nats-tail: %s: %s\n", what, text);
 }
 
 static natsStatus lm_tail_conn_opts(const struct lm_nats_tail_opts *o, natsOptions **out)
@@ -93,7 +103,7 @@ int lm_nats_tail(const struct lm_nats_tail_opts *o)
 
 	s = lm_tail_conn_opts(o, &no);
 	if (s != NATS_OK) {
-		lm_tail_err("options");
+		lm_tail_err("options", s, 0);
 		return -EINVAL;
 	}
 	s = natsConnection_Connect(&nc, no);
@@ -111,7 +121,7 @@ int lm_nats_tail(const struct lm_nats_tail_opts *o)
 			fprintf(stderr, "lifemon: nats-tail: no stream %s\n", stream);
 			err = -ENOENT;
 		} else {
-			lm_tail_err("stream info");
+			lm_tail_err("stream info", s, jerr);
 			err = -EIO;
 		}
 		goto out;
@@ -136,8 +146,17 @@ int lm_nats_tail(const struct lm_nats_tail_opts *o)
 	 * enough: placed on a replica still catching up (after a node's restart), it counts
 	 * only what that replica holds, down to nothing.
 	 */
-	if (si->Config->SubjectsLen == 1 && !strcmp(subject, si->Config->Subjects[0]))
+	if (si->Config->SubjectsLen == 1 && !strcmp(subject, si->Config->Subjects[0])) {
 		end = si->State.LastSeq;
+	} else {
+		/* a narrower subject: where its last message is (none: nothing to wait for) */
+		natsMsg *lastmsg = NULL;
+		jsErrCode lerr = 0;
+
+		if (js_GetLastMsg(&lastmsg, js, stream, subject, NULL, &lerr) == NATS_OK)
+			end = natsMsg_GetSequence(lastmsg);
+		natsMsg_Destroy(lastmsg);
+	}
 	jsSubOptions_Init(&so);
 	so.Stream = stream;
 	so.Ordered = true;
@@ -145,14 +164,14 @@ int lm_nats_tail(const struct lm_nats_tail_opts *o)
 	so.Config.OptStartSeq = o->stream_seq ? o->stream_seq : 1;
 	s = js_SubscribeSync(&sub, js, subject, NULL, &so, &jerr);
 	if (s != NATS_OK) {
-		lm_tail_err("subscribe");
+		lm_tail_err("subscribe", s, jerr);
 		err = -EIO;
 		goto out;
 	}
 	if (!o->follow) {
 		s = natsSubscription_GetConsumerInfo(&ci, sub, NULL, &jerr);
 		if (s != NATS_OK) {
-			lm_tail_err("consumer info");
+			lm_tail_err("consumer info", s, jerr);
 			err = -EIO;
 			goto out;
 		}

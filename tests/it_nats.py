@@ -376,15 +376,16 @@ def read_file(path):
     return events, instance, lost
 
 
-def tail(lifemon_bin, url, stream, rundir, name="tail"):
-    """Runs lifemon --nats-tail and returns (lines, summary line on stderr)."""
+def tail(lifemon_bin, url, stream, rundir, name="tail", subject=None):
+    """Runs lifemon --nats-tail (of one subject, if given) and returns (lines, summary line
+    on stderr)."""
     outp = os.path.join(rundir, f"{name}.jsonl")
     errp = os.path.join(rundir, f"{name}.err")
     end = time.monotonic() + 15
     while True:
         with open(outp, "wb") as out, open(errp, "wb") as err:
-            p = spawn([lifemon_bin, "--nats-tail", "--nats", url, "--nats-stream", stream],
-                      stdout=out, stderr=err)
+            p = spawn([lifemon_bin, "--nats-tail", "--nats", url, "--nats-stream", stream] +
+                      (["--nats-subject", subject] if subject else []), stdout=out, stderr=err)
             try:
                 rc = p.wait(max(5.0, min(60.0, left())))
             except subprocess.TimeoutExpired:
@@ -630,12 +631,22 @@ def mid_tail(r, via):
     ephemeral consumer is placed on the node asked, when it is one of the stream's): nats-tail
     must print at least everything the stream's leader held when it started, from stream seq
     1 without a gap, the events' lifemon seqs rising (LOST notices have none)."""
-    when = f"{via} just restarted"
     state = r.cluster.stream_state(r.stream) or {}
     held = state.get("last_seq", 0)
+    # lifemon's own subject first (narrower than the stream's lifemon.>: nats-tail finds the
+    # end through the subject's last message), then the whole stream
+    subj = re.search(r"publishing to ([A-Za-z0-9_.-]+)", r.lm.stderr())
+    if not expect(subj is not None, "lifemon's stderr does not name its subject"):
+        return
+    for subject in (subj.group(1), None):
+        mid_tail_once(r, via, held, subject)
+
+
+def mid_tail_once(r, via, held, subject):
+    when = f"{via} just restarted" + (f", subject {subject}" if subject else "")
     t = time.monotonic()
     lines, summary = tail(r.lifemon_bin, r.cluster.node(via).url, r.stream, r.rundir,
-                          "mid-tail")
+                          "mid-tail", subject)
     m = re.search(r"nats-tail: (\d+) messages, stream seq (\d+)\.\.(\d+)", summary)
     seqs = [ev["seq"] for ev in map(json.loads, lines) if ev.get("type") != "LOST"]
     ok = expect(m is not None and int(m.group(2)) == 1 and int(m.group(3)) >= held and
