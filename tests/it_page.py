@@ -497,7 +497,7 @@ def main():
               }
             }, 100);""")
         note(f"load: {load['sent']} events in {load['took']:.0f} ms, longest frame gap {load['maxGap']:.0f} ms, "
-             f"message handling {load['work']:.0f} ms, rows {load['rows']}, "
+             f"message handling {load['work']:.0f} ms, row updates {load['flushMs']} ms, rows {load['rows']}, "
              f"processes {load['procs']}")
         expect(load["rows"] == 2000 and load["procs"] <= 20000 and load["pending"] <= 4000,
                f"bounds under load: {load}")

@@ -33,7 +33,7 @@ const st = {
 	paused: false, pausedCount: 0, backlog: new M.Ring(BACKLOG_CAP),
 	pending: [], flushQueued: false, nextFlushAt: 0, shown: new M.Ring(ROW_CAP),
 	received: 0, flushMs: 0, reconnects: 0, restarts: 0, notices: [], lastError: '', metrics: null,
-	selected: null,
+	selected: null, selectedEv: null, // the row of the details, and its event
 };
 const procs = new M.ProcessIndex(20000);
 const rate = new M.RateCounter(WINDOW_SEC);
@@ -196,15 +196,22 @@ function onMessage(data) {
 		el.pausedCount.textContent = `${st.pausedCount} new while paused`;
 }
 
-// --- the table: rows are built once per animation frame, at most ROW_CAP of them ---
+// --- the table: rows are updated once per animation frame, at most ROW_CAP of them ---
 
 /*
  * Rows are added at most once per animation frame, and when adding them took long, not
  * again before FLUSH_COST_FACTOR times that has passed: at a high rate the table then
  * updates less often with bigger batches, and rows that the same update would push out
  * again (beyond ROW_CAP) are never built. The page keeps most of each second for the user.
+ *
+ * A few new events (fewer than REWRITE_MIN) get new rows at the top and the oldest rows go.
+ * More than that, and the rows already in the table are rewritten in place instead, newest
+ * first, touching only the cells whose text changes: a row inserted costs the browser a
+ * full style and layout pass even off screen (content-visibility skips a row only once it
+ * has been laid out and found off screen), and removing one costs a layout again, while a
+ * text change in a row off screen waits until it scrolls into view.
  */
-const FLUSH_COST_FACTOR = 4, FLUSH_MAX_WAIT_MS = 1000;
+const FLUSH_COST_FACTOR = 4, FLUSH_MAX_WAIT_MS = 1000, REWRITE_MIN = 100;
 
 function enqueue(ev) {
 	st.pending.push(ev);
@@ -227,90 +234,214 @@ function flush() {
 	st.pending = [];
 	if (batch.length > ROW_CAP)
 		batch = batch.slice(batch.length - ROW_CAP);
-	const frag = document.createDocumentFragment();
-	for (let i = batch.length - 1; i >= 0; i--)
-		frag.appendChild(makeRow(batch[i]));
 	for (const ev of batch)
 		st.shown.push(ev);
-	el.tbody.insertBefore(frag, el.tbody.firstChild);
-	let extra = el.tbody.rows.length - ROW_CAP;
-	while (extra-- > 0)
-		el.tbody.lastElementChild.remove();
+	if (batch.length >= REWRITE_MIN)
+		rewriteRows();
+	else
+		insertRows(batch);
 	void el.tbody.offsetHeight; // lay the table out now, so the cost below includes it
 	const t1 = performance.now();
 	st.flushMs += t1 - t0;
 	st.nextFlushAt = t1 + Math.min(FLUSH_MAX_WAIT_MS, FLUSH_COST_FACTOR * (t1 - t0));
 }
 
-function td(tr, cls, text) {
-	const c = document.createElement('td');
-	c.className = cls;
-	c.setAttribute('role', 'cell');
-	if (text)
-		c.textContent = text;
-	tr.appendChild(c);
-	return c;
+// `batch` (oldest first) as new rows on top; the rows beyond ROW_CAP go.
+function insertRows(batch) {
+	const frag = document.createDocumentFragment();
+	for (let i = batch.length - 1; i >= 0; i--)
+		frag.appendChild(makeRow(batch[i]));
+	el.tbody.insertBefore(frag, el.tbody.firstChild);
+	let extra = el.tbody.rows.length - ROW_CAP;
+	while (extra-- > 0)
+		el.tbody.lastElementChild.remove();
 }
 
-function chip(parent, key, value, text, label) {
-	const b = document.createElement('button');
-	b.type = 'button';
-	b.className = 'chip';
-	b.dataset.k = key;
-	b.dataset.v = value;
-	b.textContent = text;
-	b.title = label;
-	b.setAttribute('aria-label', label);
-	parent.appendChild(b);
-	return b;
-}
-
-function makeRow(ev) {
-	const r = M.rowFromEvent(ev);
-	const tr = document.createElement('tr');
-	tr.setAttribute('role', 'row');
-	tr.className = r.cls.join(' ');
-	tr.dataset.type = r.type;
-	if (r.seq !== null)
-		tr.dataset.seq = r.seq;
-	rowEvent.set(tr, ev);
-	td(tr, 'col-time', r.time || formatNow());
-	td(tr, 'col-type t-' + r.type, r.type);
-	if (r.text) {
-		const c = td(tr, 'col-text', r.text);
-		c.colSpan = 6;
-		return tr;
+// The table becomes st.shown, newest first: the rows there are reused top down, rows are
+// appended while st.shown has more, and any left over go.
+function rewriteRows() {
+	const shown = st.shown.toArray();
+	let i = shown.length - 1;
+	let tr = el.tbody.firstElementChild;
+	st.selected = null; // fillRow finds the selected event's row again, if it is still shown
+	for (; tr && i >= 0; tr = tr.nextElementSibling)
+		fillRow(tr, shown[i--]);
+	while (tr) {
+		const next = tr.nextElementSibling;
+		tr.remove();
+		tr = next;
 	}
-	td(tr, 'col-pid', r.pid);
-	const user = td(tr, 'col-user', '');
-	if (r.uid)
-		chip(user, 'uid', r.uid, r.uid, `filter on uid ${r.uid}`);
-	const cmd = td(tr, 'col-cmd', '');
+	if (i < 0)
+		return;
+	const frag = document.createDocumentFragment();
+	for (; i >= 0; i--)
+		frag.appendChild(makeRow(shown[i]));
+	el.tbody.appendChild(frag);
+}
+
+/*
+ * What the row of an event shows, as strings, worked out when the event is first shown and
+ * kept with it (a row rewritten later shows the same time and command).
+ */
+const rowViews = new WeakMap();	// event -> its view
+
+function viewOf(ev) {
+	let v = rowViews.get(ev);
+	if (v)
+		return v;
+	const r = M.rowFromEvent(ev);
 	let exe = r.exe, args = r.args;
-	if (!exe && ev.type !== 'EXEC') {
+	if (!r.text && !exe && ev.type !== 'EXEC') {
 		const ex = procs.get(ev.key)?.exec; // an EXIT names no file: take its EXEC's
 		if (ex) {
 			exe = ex.exe || '';
 			args = M.argsText(ex);
 		}
 	}
-	if (exe)
-		chip(cmd, 'exe', exe, exe, `filter on exe ${exe}`);
-	else if (r.comm)
-		chip(cmd, 'comm', r.comm, r.comm, `filter on comm ${r.comm}`);
-	cmd.title = (exe || r.comm) + (args ? ' ' + args : '');
-	if (args) {
-		const s = document.createElement('span');
-		s.className = 'args';
-		s.textContent = ' ' + args;
-		cmd.appendChild(s);
-	}
-	const cont = td(tr, 'col-container', '');
-	if (r.container)
-		chip(cont, 'container', r.container, r.containerShort, `filter on container ${r.container}`);
-	td(tr, 'col-status', r.status);
-	td(tr, 'col-dur', r.duration);
+	const chipK = exe ? 'exe' : (r.comm ? 'comm' : '');
+	v = {
+		type: r.type, seq: r.seq === null ? null : String(r.seq), cls: r.cls.join(' '),
+		time: r.time || formatNow(), text: r.text, pid: r.pid, uid: r.uid,
+		chipK, chipV: exe || r.comm, args, title: (exe || r.comm) + (args ? ' ' + args : ''),
+		container: r.container, containerShort: r.containerShort,
+		status: r.status, duration: r.duration,
+	};
+	// the cells and chips the row has: a row of another shape is built again
+	v.shape = r.text ? 'text' : `p${r.uid ? 'u' : ''}${chipK ? 'c' : ''}${args ? 'a' : ''}` +
+		(r.container ? 'k' : '');
+	rowViews.set(ev, v);
+	return v;
+}
+
+/*
+ * A row's cells, and the view they show now (`v`), so that rewriting the row compares
+ * strings in JavaScript and writes only what changed.
+ */
+const rowCells = new WeakMap();	// <tr> -> {v, cls, and its cells' nodes}
+
+function makeRow(ev) {
+	const tr = document.createElement('tr');
+	tr.setAttribute('role', 'row');
+	fillRow(tr, ev);
 	return tr;
+}
+
+function td(tr, cls) {
+	const c = document.createElement('td');
+	c.className = cls;
+	c.setAttribute('role', 'cell');
+	tr.appendChild(c);
+	return c;
+}
+
+// A cell holding only text; returns its text node.
+function textTd(tr, cls) {
+	return td(tr, cls).appendChild(document.createTextNode(''));
+}
+
+function chip(parent) {
+	const b = document.createElement('button');
+	b.type = 'button';
+	b.className = 'chip';
+	parent.appendChild(b);
+	return b;
+}
+
+function setChip(b, key, value, text, label) {
+	b.dataset.k = key;
+	b.dataset.v = value;
+	b.textContent = text;
+	b.title = label;
+	b.setAttribute('aria-label', label);
+}
+
+// The cells of a row of `shape`, empty (the view `undefined` everywhere: all get written).
+function buildCells(tr, shape) {
+	tr.textContent = '';
+	const s = { v: { shape }, cls: null };
+	s.time = textTd(tr, 'col-time');
+	s.typeTd = td(tr, 'col-type');
+	s.type = s.typeTd.appendChild(document.createTextNode(''));
+	if (shape === 'text') {
+		s.text = textTd(tr, 'col-text');
+		s.text.parentNode.colSpan = 6;
+		return s;
+	}
+	s.pid = textTd(tr, 'col-pid');
+	const user = td(tr, 'col-user');
+	if (shape.includes('u'))
+		s.uid = chip(user);
+	s.cmd = td(tr, 'col-cmd');
+	if (shape.includes('c'))
+		s.chip = chip(s.cmd);
+	if (shape.includes('a')) {
+		const a = document.createElement('span');
+		a.className = 'args';
+		s.args = a.appendChild(document.createTextNode(''));
+		s.cmd.appendChild(a);
+	}
+	const cont = td(tr, 'col-container');
+	if (shape.includes('k'))
+		s.container = chip(cont);
+	s.status = textTd(tr, 'col-status');
+	s.dur = textTd(tr, 'col-dur');
+	return s;
+}
+
+// Makes `tr` show `ev` (its cells reused when they have the same shape).
+function fillRow(tr, ev) {
+	const v = viewOf(ev);
+	let s = rowCells.get(tr);
+	if (!s || s.v.shape !== v.shape) {
+		s = buildCells(tr, v.shape);
+		rowCells.set(tr, s);
+	}
+	rowEvent.set(tr, ev);
+	const selected = ev === st.selectedEv;
+	if (selected)
+		st.selected = tr;
+	const cls = selected ? (v.cls ? v.cls + ' selected' : 'selected') : v.cls;
+	if (s.cls !== cls)
+		tr.className = s.cls = cls;
+	const o = s.v;
+	if (o === v)
+		return;
+	s.v = v;
+	if (o.type !== v.type) {
+		tr.dataset.type = v.type;
+		s.typeTd.className = 'col-type t-' + v.type;
+		s.type.data = v.type;
+	}
+	if (o.seq !== v.seq) {
+		if (v.seq === null)
+			tr.removeAttribute('data-seq');
+		else
+			tr.dataset.seq = v.seq;
+	}
+	if (o.time !== v.time)
+		s.time.data = v.time;
+	if (v.shape === 'text') {
+		if (o.text !== v.text)
+			s.text.data = v.text;
+		return;
+	}
+	if (o.pid !== v.pid)
+		s.pid.data = v.pid;
+	if (s.uid && o.uid !== v.uid)
+		setChip(s.uid, 'uid', v.uid, v.uid, `filter on uid ${v.uid}`);
+	if (s.chip && (o.chipK !== v.chipK || o.chipV !== v.chipV))
+		setChip(s.chip, v.chipK, v.chipV, v.chipV, `filter on ${v.chipK} ${v.chipV}`);
+	if (o.title !== v.title)
+		s.cmd.title = v.title;
+	if (s.args && o.args !== v.args)
+		s.args.data = ' ' + v.args;
+	if (s.container && o.container !== v.container)
+		setChip(s.container, 'container', v.container, v.containerShort,
+			`filter on container ${v.container}`);
+	if (o.status !== v.status)
+		s.status.data = v.status;
+	if (o.duration !== v.duration)
+		s.dur.data = v.duration;
 }
 
 function formatNow() {
@@ -416,9 +547,10 @@ function showDetails(tr) {
 	const ev = rowEvent.get(tr);
 	if (!ev)
 		return;
-	st.selected?.classList.remove('selected');
+	markSelected(st.selected, false);
 	st.selected = tr;
-	tr.classList.add('selected');
+	st.selectedEv = ev;
+	markSelected(tr, true);
 	el.details.hidden = false;
 	el.raw.textContent = JSON.stringify(ev, null, 2);
 	el.life.textContent = '';
@@ -454,14 +586,24 @@ function showDetails(tr) {
 		li(el.children, 'none seen');
 }
 
+function markSelected(tr, on) {
+	if (!tr)
+		return;
+	tr.classList.toggle('selected', on);
+	const s = rowCells.get(tr);
+	if (s)
+		s.cls = tr.className; // what fillRow compares with
+}
+
 function closeDetails() {
 	el.details.hidden = true;
-	st.selected?.classList.remove('selected');
+	markSelected(st.selected, false);
 	st.selected = null;
+	st.selectedEv = null;
 }
 
 async function copyRaw() {
-	const ev = st.selected && rowEvent.get(st.selected);
+	const ev = st.selectedEv;
 	const text = ev ? JSON.stringify(ev) : el.raw.textContent;
 	try {
 		await navigator.clipboard.writeText(text);
