@@ -375,10 +375,20 @@ def main():
                  lambda: len([r for r in rows_with(drv, tag + "paused")
                               if r["type"] == "EXIT"]) == 5)
 
-        # clear empties the table; new events fill it again
+        # clear empties the table; new events fill it again. Every exec on the host shows
+        # here, so one may land between the click and the look: what must be gone is every
+        # row and event from before the click.
+        before = js(drv, "Math.max(0, ...window.lifemon.events().map(e => e.seq || 0))")
+        expect(before > 0, "no events with a seq before clear")
         click(drv, "#clear")
-        expect(js(drv, "window.lifemon.counters.rows") == 0 and
-               not js(drv, "window.lifemon.events().length"), "clear left rows")
+        left = drv.execute_script("""const b = arguments[0];
+            return {rows: [...document.querySelectorAll('#events tbody tr')]
+                      .filter(tr => !(Number(tr.dataset.seq) > b)).length,
+                    events: window.lifemon.events().filter(e => !(e.seq > b)).length,
+                    shown: window.lifemon.counters.rows,
+                    dom: document.querySelectorAll('#events tbody tr').length};""", before)
+        expect(left["rows"] == 0 and left["events"] == 0 and left["shown"] == left["dom"],
+               f"clear left rows from before it (seq <= {before}): {left}")
         run("/bin/true", tag + "cleared")
         wait_for("a row after clear", lambda: rows_with(drv, tag + "cleared"))
 
