@@ -88,12 +88,32 @@ struct {
 	__uint(value_size, 65536);
 } lm_scratch SEC(".maps");
 
-/* One claim word per scratch slot (0 free, 1 taken), taken with a compare-and-swap. */
+/*
+ * One per scratch slot: its claim word (0 free, 1 taken), taken with a compare-and-swap, and
+ * the state of a path walk in progress (lm_put_path). The walk's state lives here, not on the
+ * stack, because the verifier (since 6.7) checks a bpf_loop callback again for every state it
+ * can be entered with: with the growing offset and the pointers on the stack, each step was a
+ * new state, and lm_exec took 595k of the 1M instructions it may check (3 s at each start on
+ * 6.18, 19 s in the 6.12 guest under TCG). Read from a map value, they are unknown scalars at
+ * every step, so one check covers them all. The pointers are kernel addresses, only ever
+ * probe-read.
+ */
+struct lm_slot {
+	__u32 claim;
+	__u32 off;		/* where the next path component goes */
+	__u64 d;		/* struct dentry *: the next to name */
+	__u64 vm;		/* struct vfsmount *: its mount */
+	__u64 m;		/* struct mount *: the same mount */
+	__u64 mnt_root;		/* struct dentry *: that mount's root */
+	__u32 done;		/* reached the root: nothing was cut */
+	__u32 _pad;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct lm_slot);
 } lm_claims SEC(".maps");
 
 /* Kernels before 6.2 kept RSS counters in struct mm_rss_stat, not percpu_counter. */
@@ -337,26 +357,20 @@ static __always_inline __u32 lm_iname_off(void)
 	return in;
 }
 
-/* A path walk in progress, for lm_walk_step (bpf_loop: the verifier checks one step once). */
+/* What a path walk does not change; the rest is in the slot's struct lm_slot. */
 struct lm_walk {
 	__u32 key;		/* the scratch slot */
-	__u32 off;		/* where the next component goes */
-	__u32 start;
-	bool done;		/* reached the root: nothing was cut */
-	struct dentry *d;
-	struct vfsmount *vm;
-	struct mount *m;
-	struct dentry *mnt_root;
-	struct dentry *root_d;
-	struct vfsmount *root_vm;
+	__u32 start;		/* where the path began */
+	__u64 root_d;		/* struct dentry *, struct vfsmount *: the task's root */
+	__u64 root_vm;
 };
 
 static long lm_walk_step(__u32 i, void *ctx)
 {
 	struct lm_walk *w = ctx;
-	/* locals: BPF_CORE_READ must not record struct lm_walk's layout as a relocation */
-	struct dentry *d = w->d, *parent;
-	struct mount *m = w->m;
+	struct lm_slot *s = bpf_map_lookup_elem(&lm_claims, &w->key);
+	struct dentry *d, *parent;
+	struct mount *m;
 	/* d_parent, d_name, d_inode and the inline name, as they sit in struct dentry */
 	struct {
 		struct dentry *parent;
@@ -365,31 +379,35 @@ static long lm_walk_step(__u32 i, void *ctx)
 		void *inode;
 		unsigned char iname[LM_INAME_LEN];
 	} dn;
-	__u32 pos, len, ioff = lm_iname_off();
+	__u32 pos, len, off, ioff = lm_iname_off();
 	char *b;
 	long n;
 
-	if (d == w->root_d && w->vm == w->root_vm)
+	if (!s)
+		return 1;
+	d = (struct dentry *)s->d;
+	m = (struct mount *)s->m;
+	if (s->d == w->root_d && s->vm == w->root_vm)
 		goto root;
 	/* struct mount is reached by container_of, which leaves BTF: probe reads there */
-	if (d == w->mnt_root) {
+	if (s->d == s->mnt_root) {
 		struct mount *pm = BPF_CORE_READ(m, mnt_parent);
 		struct vfsmount *vm;
 
 		if (pm == m)
 			goto root; /* the namespace's root */
-		w->d = BPF_CORE_READ(m, mnt_mountpoint);
-		w->m = pm;
+		s->d = (__u64)BPF_CORE_READ(m, mnt_mountpoint);
+		s->m = (__u64)pm;
 		vm = (void *)pm + bpf_core_field_offset(struct mount, mnt);
-		w->vm = vm;
-		w->mnt_root = BPF_CORE_READ(vm, mnt_root);
+		s->vm = (__u64)vm;
+		s->mnt_root = (__u64)BPF_CORE_READ(vm, mnt_root);
 		return 0;
 	}
 	/*
-	 * d may come from a probe read (a mount crossing), so it is no BTF pointer. Where
-	 * d_parent, d_name, d_inode and the inline name sit together (every kernel since 2.6;
-	 * ioff says so, from relocated offsets) one probe read takes them all, and a short
-	 * name (most are) is copied from it without a second helper call.
+	 * d comes from the slot, a kernel address and no BTF pointer. Where d_parent, d_name,
+	 * d_inode and the inline name sit together (every kernel since 2.6; ioff says so, from
+	 * relocated offsets) one probe read takes them all, and a short name (most are) is
+	 * copied from it without a second helper call.
 	 */
 	if (ioff) {
 		bpf_probe_read_kernel(&dn, sizeof(dn),
@@ -402,29 +420,30 @@ static long lm_walk_step(__u32 i, void *ctx)
 	parent = dn.parent;
 	if (parent == d || !parent)
 		goto root;
-	if (w->off - w->start + LM_NAME_MAX > LM_PATH_MAX || w->off + 1 + LM_NAME_MAX > lm_half)
+	off = s->off;
+	if (off - w->start + LM_NAME_MAX > LM_PATH_MAX || off + 1 + LM_NAME_MAX > lm_half)
 		return 1; /* cut */
 	b = bpf_map_lookup_elem(&lm_scratch, &w->key);
 	if (!b)
 		return 1;
-	pos = w->off & (lm_half - 1);
+	pos = off & (lm_half - 1);
 	b[pos] = '/';
 	pos = (pos + 1) & (lm_half - 1);
 	/* hash_len: the hash in the low half, the length in the high half */
 	len = dn.hash_len >> 32;
 	if (ioff && (void *)dn.name == (void *)d + ioff && len < LM_INAME_LEN) {
 		__builtin_memcpy(b + pos, dn.iname, LM_INAME_LEN);
-		w->off += 1 + len; /* the '/' and the name; the bytes after it are overwritten */
+		s->off = off + 1 + len; /* the '/' and the name; the bytes after it are overwritten */
 	} else {
 		n = bpf_probe_read_kernel_str(b + pos, LM_NAME_MAX, dn.name);
 		if (n < 1)
 			return 1;
-		w->off += n; /* the '/' and the name, its NUL overwritten by the next '/' */
+		s->off = off + n; /* the '/' and the name, its NUL overwritten by the next '/' */
 	}
-	w->d = parent;
+	s->d = (__u64)parent;
 	return 0;
 root:
-	w->done = true;
+	s->done = 1;
 	return 1;
 }
 
@@ -436,21 +455,24 @@ root:
 static __always_inline __u32 lm_put_path(struct lm_build *bd, __u32 off, const struct path *pth,
 					 const struct path *root, bool *cut)
 {
+	struct lm_slot *s = (struct lm_slot *)bd->claim;
 	struct lm_walk w = {
 		.key = bd->key,
-		.off = off,
 		.start = off,
-		.d = pth->dentry,
-		.vm = pth->mnt,
-		.root_d = root->dentry,
-		.root_vm = root->mnt,
+		.root_d = (__u64)root->dentry,
+		.root_vm = (__u64)root->mnt,
 	};
+	struct vfsmount *vm = pth->mnt;
 
-	w.m = (void *)w.vm - bpf_core_field_offset(struct mount, mnt);
-	w.mnt_root = pth->mnt->mnt_root;
+	s->off = off;
+	s->done = 0;
+	s->d = (__u64)pth->dentry;
+	s->vm = (__u64)vm;
+	s->m = (__u64)((void *)vm - bpf_core_field_offset(struct mount, mnt));
+	s->mnt_root = (__u64)vm->mnt_root;
 	bpf_loop(LM_PATH_DEPTH, lm_walk_step, &w, 0);
-	*cut = !w.done;
-	return w.off - off;
+	*cut = !s->done;
+	return s->off - off;
 }
 
 /* old_pid: the exec'ing thread's id before exec; de_thread() has made it the leader since. */
@@ -476,10 +498,14 @@ int BPF_PROG(lm_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	e->euid = p->cred->euid.val;
 	e->argc = bprm->argc;
 	off = __builtin_offsetof(struct lm_exec, data);
+	/*
+	 * The lengths are read back from the record: the verifier then sees one unknown length,
+	 * not each of the 17 a comm can have, and checks what follows once, not 17 x 17 times.
+	 */
 	e->c.comm_len = lm_put_comm(bd.b, off, p);
-	off += e->c.comm_len;
+	off += *(volatile typeof(e->c.comm_len) *)&e->c.comm_len;
 	e->pcomm_len = lm_put_comm(bd.b, off, parent);
-	off += e->pcomm_len;
+	off += *(volatile typeof(e->pcomm_len) *)&e->pcomm_len;
 
 	/* the new program's argument area, just written by the kernel (current is p) */
 	e->args_len = 0;
