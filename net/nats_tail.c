@@ -15,6 +15,8 @@
 #include <nats/nats.h>
 
 #define LM_TAIL_WAIT_MS 5000	/* a message known to be pending comes within this */
+#define LM_TAIL_SUB_TRIES 20	/* a consumer is asked for this often ... */
+#define LM_TAIL_SUB_WAIT_MS 500	/* ... this far apart, while the cluster cannot place it */
 
 /* Says what failed: nats.c's last error text when it is this failure's, else the status's. */
 static void lm_tail_err(const char *what, natsStatus s, jsErrCode jerr)
@@ -29,6 +31,13 @@ static void lm_tail_err(const char *what, natsStatus s, jsErrCode jerr)
 			(int)jerr);
 	else
 		fprintf(stderr, "lifemon: nats-tail: %s: %s\n", what, text);
+}
+
+/* A failure a cluster electing a leader or catching up gives, which passes by itself. */
+static bool lm_tail_transient(natsStatus s, jsErrCode jerr)
+{
+	return s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || jerr == JSClusterNotAvailErr ||
+	       jerr == JSClusterNotLeaderErr;
 }
 
 static natsStatus lm_tail_conn_opts(const struct lm_nats_tail_opts *o, natsOptions **out)
@@ -99,7 +108,7 @@ int lm_nats_tail(const struct lm_nats_tail_opts *o)
 	jsErrCode jerr = 0;
 	char *subject = NULL;
 	natsStatus s;
-	int err = 0;
+	int err = 0, tries;
 
 	s = lm_tail_conn_opts(o, &no);
 	if (s != NATS_OK) {
@@ -162,11 +171,21 @@ int lm_nats_tail(const struct lm_nats_tail_opts *o)
 	so.Ordered = true;
 	so.Config.DeliverPolicy = js_DeliverByStartSequence;
 	so.Config.OptStartSeq = o->stream_seq ? o->stream_seq : 1;
-	s = js_SubscribeSync(&sub, js, subject, NULL, &so, &jerr);
-	if (s != NATS_OK) {
-		lm_tail_err("subscribe", s, jerr);
-		err = -EIO;
-		goto out;
+	/* a cluster still electing or catching up answers late or not at all: wait a little */
+	for (tries = 0;; tries++) {
+		jerr = 0;
+		s = js_SubscribeSync(&sub, js, subject, NULL, &so, &jerr);
+		if (s == NATS_OK)
+			break;
+		if (tries == LM_TAIL_SUB_TRIES - 1 || !lm_tail_transient(s, jerr)) {
+			lm_tail_err("subscribe", s, jerr);
+			err = -EIO;
+			goto out;
+		}
+		if (!tries)
+			lm_tail_err("subscribe (the cluster may be electing; trying again for 10 s)",
+				    s, jerr);
+		nats_Sleep(LM_TAIL_SUB_WAIT_MS);
 	}
 	if (!o->follow) {
 		s = natsSubscription_GetConsumerInfo(&ci, sub, NULL, &jerr);
