@@ -37,6 +37,7 @@ test: deps build
 # smoke tests (label bench): they check that each bench tool still runs. So do the deploy tests
 # (label deploy): they check the package, unit and manifests, which hold no sanitized code, and
 # the image test (label image): the image builds its own release binary from the sources.
+# The TSan pass also leaves out the unit tests of single-threaded code (label one_thread).
 test-asan:
 	cmake --preset asan
 	cmake --build build-asan -j$(JOBS)
@@ -46,7 +47,7 @@ test-asan:
 test-tsan:
 	cmake --preset tsan
 	cmake --build build-tsan -j$(JOBS)
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build-tsan --output-on-failure -LE 'fuzz|vm|bench|long|deploy|image'
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --test-dir build-tsan --output-on-failure -LE 'fuzz|vm|bench|long|deploy|image|one_thread'
 
 # Only the kernel matrix: Debian 12's kernels booted in qemu with this build's lifemon inside.
 test-vm: deps build
