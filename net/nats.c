@@ -96,6 +96,7 @@ struct lm_nats {
 	natsConnection *nc;	/* lm-nats only (start, stop and close after it ended) */
 	jsCtx *js;
 	struct lm_nats_link *links;	/* every connection's, newest first */
+	struct lm_nats_link *idle_link;	/* the last attempt's, which failed: used next */
 	pthread_t thread;
 	bool started;
 
@@ -709,20 +710,27 @@ static void lm_nats_send(struct lm_nats *n, bool ready, jsPubOptions *po)
  */
 static void lm_nats_connect(struct lm_nats *n)
 {
-	struct lm_nats_link *link = calloc(1, sizeof(*link));
+	/* a failed attempt's link is used again: an outage of days makes no garbage */
+	struct lm_nats_link *link = n->idle_link;
 	natsConnection *nc = NULL;
 	jsCtx *js = NULL;
 	jsOptions jo;
 	natsStatus s = NATS_NO_MEMORY;
 	uint64_t now;
 
+	if (!link) {
+		link = calloc(1, sizeof(*link));
+		if (link) {
+			link->n = n;
+			link->next = n->links;
+			n->links = link;
+		}
+	}
+	n->idle_link = NULL;
 	if (link) {
-		link->n = n;
 		pthread_mutex_lock(&n->mu);
 		link->gen = n->gen + 1;
 		pthread_mutex_unlock(&n->mu);
-		link->next = n->links;
-		n->links = link;
 		/* nats.c copies the options at connect: these callbacks are this connection's */
 		s = natsOptions_SetDisconnectedCB(n->nopts, lm_nats_on_lost, link);
 		if (s == NATS_OK)
@@ -746,6 +754,7 @@ static void lm_nats_connect(struct lm_nats *n)
 				"and keeps trying (events wait in a %" PRIu64 " MiB backlog)", n->url_list,
 				nats_GetLastError(NULL), n->cap >> 20);
 		n->said_unreachable = true;
+		n->idle_link = link;
 		natsConnection_Destroy(nc);
 		n->next_connect_ns = now + (uint64_t)n->connect_wait_ms * 1000000ULL;
 		n->connect_wait_ms = n->connect_wait_ms * 2 > LM_NATS_CONNECT_MAX_MS ?
